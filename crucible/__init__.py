@@ -1,0 +1,1 @@
+"""Crucible: one self-hosted server for experiments that learn from feedback."""
