@@ -1,0 +1,119 @@
+"""HTTP helpers every dialect uses: body parsing, absolute URLs, and per-path error formats.
+
+Each original service had its own error body shape; a dialect registers a formatter for its paths so
+that even routing errors (unknown path, wrong method) answer in that dialect's format.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+ErrorFormatter = Callable[[Request, int, str], Response]
+PathMatcher = Callable[[str], bool]
+
+STANDARD_MESSAGES = {404: "Not found.", 405: "Method not allowed."}
+
+
+@dataclass
+class ErrorFormats:
+    """Which formatter answers routing errors on which paths; first match wins."""
+
+    entries: list[tuple[PathMatcher, ErrorFormatter]]
+
+    def register(self, matcher: PathMatcher, formatter: ErrorFormatter) -> None:
+        self.entries.append((matcher, formatter))
+
+    def respond(self, request: Request, status: int, message: str) -> Response:
+        for matcher, formatter in self.entries:
+            if matcher(request.url.path):
+                return formatter(request, status, message)
+        return JSONResponse({"detail": message}, status_code=status)
+
+
+class BodyError(ValueError):
+    """The request body could not be parsed; the message says why."""
+
+
+def _reject_constant(token: str) -> Any:
+    raise BodyError(f"Invalid value {token}: NaN and Infinity are not valid JSON.")
+
+
+def parse_json_bytes(raw: bytes, *, allow_nan: bool = False) -> Any:
+    """Parse a JSON document; NaN/Infinity are refused unless allowed."""
+    try:
+        text = raw.decode("utf-8")
+        if allow_nan:
+            return json.loads(text)
+        return json.loads(text, parse_constant=_reject_constant)
+    except UnicodeDecodeError as error:
+        raise BodyError(f"Body is not UTF-8: {error}") from error
+    except json.JSONDecodeError as error:
+        raise BodyError(
+            f"{error.msg}: line {error.lineno} column {error.colno} (char {error.pos})"
+        ) from error
+
+
+async def read_body_data(request: Request, *, allow_forms: bool = True, allow_nan: bool = False) -> Any:
+    """JSON body, or a form body flattened to a dict when allowed. An empty body is an empty dict."""
+    raw = await request.body()
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if allow_forms and content_type == "application/x-www-form-urlencoded":
+        try:
+            return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+        except UnicodeDecodeError as error:
+            raise BodyError(f"Body is not UTF-8: {error}") from error
+    if allow_forms and content_type == "multipart/form-data":
+        form = await request.form()
+        return {key: value for key, value in form.items() if isinstance(value, str)}
+    if not raw.strip():
+        return {}
+    return parse_json_bytes(raw, allow_nan=allow_nan)
+
+
+def contains_non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(contains_non_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return any(contains_non_finite(v) for v in value)
+    return False
+
+
+def request_origin(request: Request, trust_forwarded: bool) -> str:
+    """scheme://host as the client sees it (forwarded headers when trusted)."""
+    scheme = request.url.scheme
+    host = request.headers.get("host", request.url.netloc)
+    if trust_forwarded:
+        forwarded_proto = request.headers.get("x-forwarded-proto")
+        forwarded_host = request.headers.get("x-forwarded-host")
+        if forwarded_proto:
+            scheme = forwarded_proto.split(",")[0].strip()
+        if forwarded_host:
+            host = forwarded_host.split(",")[0].strip()
+    return f"{scheme}://{host}"
+
+
+def absolute_url(
+    request: Request,
+    path: str | None = None,
+    query: list[tuple[str, str]] | None = None,
+    *,
+    trust_forwarded: bool,
+) -> str:
+    if path is None:
+        path = request.scope.get("root_path", "") + request.scope.get(
+            "crucible.original_path", request.url.path
+        )
+    url = request_origin(request, trust_forwarded) + path
+    if query:
+        url += "?" + urlencode(query)
+    return url
