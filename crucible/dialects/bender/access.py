@@ -19,7 +19,9 @@ def is_participant(session: Session, experiment: BenderExperiment, user: User) -
 
 
 def shared_user_ids(session: Session, experiment_id: str) -> list[int]:
-    return list(session.scalars(select(BenderShare.user_id).where(BenderShare.experiment_id == experiment_id)))
+    return list(
+        session.scalars(select(BenderShare.user_id).where(BenderShare.experiment_id == experiment_id))
+    )
 
 
 def get_experiment(session: Session, experiment_id: str, *, for_update: bool = False) -> BenderExperiment:

@@ -28,7 +28,9 @@ def list_algos(
     allowed = False
     if "owner" in query:
         allowed = query["owner"] == user.username
-        statement = statement.join(User, User.id == BenderAlgo.owner_id).where(User.username == query["owner"])
+        statement = statement.join(User, User.id == BenderAlgo.owner_id).where(
+            User.username == query["owner"]
+        )
     if "experiment" in query:
         experiment_id = canonical_uuid(query["experiment"])
         experiment = session.get(BenderExperiment, experiment_id) if experiment_id else None
@@ -51,7 +53,9 @@ def list_algos(
 def _parameter_errors(item: Any) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
     """One parameter item: (clean parameter, per-field errors)."""
     if not isinstance(item, dict):
-        return None, {"non_field_errors": [f"Invalid data. Expected a dictionary, but got {type_name(item)}."]}
+        return None, {
+            "non_field_errors": [f"Invalid data. Expected a dictionary, but got {type_name(item)}."]
+        }
     errors: dict[str, list[str]] = {}
     name = item.get("name", MISSING)
     if name is MISSING:
@@ -148,7 +152,9 @@ def retrieve_algo(session: Session, user: User, algo_id: str) -> dict[str, Any]:
     return representations.algos(session, [algo])[0]
 
 
-def update_algo(session: Session, user: User, algo_id: str, data: dict[str, Any], *, partial: bool) -> dict[str, Any]:
+def update_algo(
+    session: Session, user: User, algo_id: str, data: dict[str, Any], *, partial: bool
+) -> dict[str, Any]:
     algo = get_algo(session, algo_id, for_update=True)
     require_algo_writer(session, algo, user)
     fields = FieldErrors(data)
@@ -165,7 +171,9 @@ def update_algo(session: Session, user: User, algo_id: str, data: dict[str, Any]
 
     if name is not MISSING and name != algo.name:
         taken = session.scalar(
-            select(BenderAlgo.id).where(BenderAlgo.experiment_id == algo.experiment_id, BenderAlgo.name == name)
+            select(BenderAlgo.id).where(
+                BenderAlgo.experiment_id == algo.experiment_id, BenderAlgo.name == name
+            )
         )
         if taken is not None:
             raise non_field_error(UNIQUE_NAME)
@@ -179,9 +187,13 @@ def update_algo(session: Session, user: User, algo_id: str, data: dict[str, Any]
     return representations.algo_updated(algo)
 
 
-def _merge_parameters(session: Session, algo: BenderAlgo, given: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _merge_parameters(
+    session: Session, algo: BenderAlgo, given: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """Given parameters replace those of the same name or are appended; the others are kept."""
-    has_trials = session.scalar(select(BenderTrial.id).where(BenderTrial.algo_id == algo.id).limit(1)) is not None
+    has_trials = (
+        session.scalar(select(BenderTrial.id).where(BenderTrial.algo_id == algo.id).limit(1)) is not None
+    )
     merged = [dict(p) for p in algo.parameters]
     by_name = {p["name"]: p for p in merged}
     for parameter in given:
@@ -193,7 +205,9 @@ def _merge_parameters(session: Session, algo: BenderAlgo, given: list[dict[str, 
             by_name[parameter["name"]] = parameter
             continue
         if has_trials and existing.get("category") != parameter["category"]:
-            raise non_field_error("Cannot change the category of an existing parameter after trials have been made")
+            raise non_field_error(
+                "Cannot change the category of an existing parameter after trials have been made"
+            )
         existing["category"] = parameter["category"]
         existing["search_space"] = parameter["search_space"]
     return merged

@@ -32,7 +32,9 @@ def list_experiments(
     if shared_with is not None:
         shared_user = select(User.id).where(User.username == shared_with).scalar_subquery()
         statement = statement.where(
-            BenderExperiment.id.in_(select(BenderShare.experiment_id).where(BenderShare.user_id == shared_user))
+            BenderExperiment.id.in_(
+                select(BenderShare.experiment_id).where(BenderShare.user_id == shared_user)
+            )
         )
     if "name" in query:
         statement = statement.where(BenderExperiment.name == query["name"])
@@ -64,7 +66,9 @@ def _metrics(value: Any) -> list[dict[str, str]]:
     for item in value:
         errors: dict[str, list[str]] = {}
         if not isinstance(item, dict):
-            item_errors.append({"non_field_errors": [f"Invalid data. Expected a dictionary, but got {type_name(item)}."]})
+            item_errors.append(
+                {"non_field_errors": [f"Invalid data. Expected a dictionary, but got {type_name(item)}."]}
+            )
             continue
         name = item.get("metric_name", MISSING)
         if name is MISSING:
@@ -92,7 +96,9 @@ def _metrics(value: Any) -> list[dict[str, str]]:
 def _optional_fields(fields: FieldErrors) -> dict[str, Any]:
     """description, dataset and dataset_parameters as given (absent ones left out)."""
     values: dict[str, Any] = {}
-    description = fields.string("description", required=False, max_length=500, allow_null=True, allow_blank=True)
+    description = fields.string(
+        "description", required=False, max_length=500, allow_null=True, allow_blank=True
+    )
     if description is not MISSING:
         values["description"] = description
     dataset = fields.string("dataset", required=False, max_length=100, allow_null=True, allow_blank=True)
@@ -141,13 +147,19 @@ def retrieve_experiment(session: Session, user: User, experiment_id: str) -> dic
     return representations.experiments(session, [experiment])[0]
 
 
-def _shared_with(session: Session, experiment: BenderExperiment, value: Any, quotas: Quotas, owner: User) -> list[User]:
+def _shared_with(
+    session: Session, experiment: BenderExperiment, value: Any, quotas: Quotas, owner: User
+) -> list[User]:
     if value is None or not isinstance(value, list):
         got = "null" if value is None else type_name(value)
         raise field_error("shared_with", f'Expected a list of items but got type "{got}".')
     users: dict[int, User] = {}
     for username in value:
-        user = session.scalar(select(User).where(User.username == username)) if isinstance(username, str) else None
+        user = (
+            session.scalar(select(User).where(User.username == username))
+            if isinstance(username, str)
+            else None
+        )
         if user is None:
             raise field_error("shared_with", f"Object with username={username} does not exist.")
         users[user.id] = user
@@ -175,9 +187,7 @@ def update_experiment(
         setattr(experiment, key, value)
     experiment.modified = utcnow()
     session.flush()
-    shared = sorted(
-        representations.usernames(session, set(shared_user_ids(session, experiment.id))).values()
-    )
+    shared = sorted(representations.usernames(session, set(shared_user_ids(session, experiment.id))).values())
     return representations.experiment_updated(experiment, shared)
 
 

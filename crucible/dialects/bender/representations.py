@@ -27,11 +27,16 @@ def timestamp(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def as_dict(rows: Any) -> dict[Any, Any]:
+    """Two-column query rows as a mapping (a Result has .keys(), so dict() would misread it)."""
+    return {key: value for key, value in rows}
+
+
 def usernames(session: Session, user_ids: set[int]) -> dict[int, str]:
     if not user_ids:
         return {}
     rows = session.execute(select(User.id, User.username).where(User.id.in_(user_ids)))
-    return dict(rows.tuples())
+    return {user_id: name for user_id, name in rows}
 
 
 def is_search_space_defined(parameters: list[dict[str, Any]]) -> bool:
@@ -50,31 +55,31 @@ def experiments(session: Session, rows: Sequence[BenderExperiment]) -> list[dict
     ids = [row.id for row in rows]
     if not ids:
         return []
-    trial_counts = dict(
+    trial_counts = as_dict(
         session.execute(
             select(BenderTrial.experiment_id, func.count())
             .where(BenderTrial.experiment_id.in_(ids))
             .group_by(BenderTrial.experiment_id)
-        ).tuples()
+        )
     )
-    algo_counts = dict(
+    algo_counts = as_dict(
         session.execute(
             select(BenderAlgo.experiment_id, func.count())
             .where(BenderAlgo.experiment_id.in_(ids))
             .group_by(BenderAlgo.experiment_id)
-        ).tuples()
+        )
     )
     shares: dict[str, list[int]] = defaultdict(list)
     for experiment_id, user_id in session.execute(
         select(BenderShare.experiment_id, BenderShare.user_id).where(BenderShare.experiment_id.in_(ids))
-    ).tuples():
+    ):
         shares[experiment_id].append(user_id)
     trial_owners: dict[str, set[int]] = defaultdict(set)
     for experiment_id, owner_id in session.execute(
         select(BenderTrial.experiment_id, BenderTrial.owner_id)
         .where(BenderTrial.experiment_id.in_(ids))
         .distinct()
-    ).tuples():
+    ):
         trial_owners[experiment_id].add(owner_id)
     all_users = {row.owner_id for row in rows}
     for group in (*shares.values(), *trial_owners.values()):
@@ -132,10 +137,12 @@ def algos(session: Session, rows: Sequence[BenderAlgo]) -> list[dict[str, Any]]:
     ids = [row.id for row in rows]
     if not ids:
         return []
-    trial_counts = dict(
+    trial_counts = as_dict(
         session.execute(
-            select(BenderTrial.algo_id, func.count()).where(BenderTrial.algo_id.in_(ids)).group_by(BenderTrial.algo_id)
-        ).tuples()
+            select(BenderTrial.algo_id, func.count())
+            .where(BenderTrial.algo_id.in_(ids))
+            .group_by(BenderTrial.algo_id)
+        )
     )
     names = usernames(session, {row.owner_id for row in rows})
     return [
@@ -189,7 +196,9 @@ def trials(session: Session, rows: Sequence[BenderTrial]) -> list[dict[str, Any]
         return []
     names = usernames(session, {row.owner_id for row in rows})
     algo_ids = {row.algo_id for row in rows}
-    algo_names = dict(session.execute(select(BenderAlgo.id, BenderAlgo.name).where(BenderAlgo.id.in_(algo_ids))).tuples())
+    algo_names = as_dict(
+        session.execute(select(BenderAlgo.id, BenderAlgo.name).where(BenderAlgo.id.in_(algo_ids)))
+    )
     return [
         {
             "id": row.id,

@@ -191,7 +191,11 @@ def build_router(services: Services) -> APIRouter:
     @router.patch("/user/", openapi_extra=schemas.json_body(schemas.PROFILE))
     def patch_profile(request: Request, raw: RawBody) -> Response:
         return run(
-            request, lambda s, u, d: ok(users.update_profile(s, u, d, partial=True)), raw=raw, write=True, forms=True
+            request,
+            lambda s, u, d: ok(users.update_profile(s, u, d, partial=True)),
+            raw=raw,
+            write=True,
+            forms=True,
         )
 
     @router.post("/registration/", openapi_extra=schemas.json_body(schemas.REGISTRATION))
@@ -215,7 +219,9 @@ def build_router(services: Services) -> APIRouter:
 
     @router.post("/password/change/", openapi_extra=schemas.json_body(schemas.PASSWORD_CHANGE))
     def password_change(request: Request, raw: RawBody) -> Response:
-        return run(request, lambda s, u, d: ok(users.change_password(s, u, d)), raw=raw, write=True, forms=True)
+        return run(
+            request, lambda s, u, d: ok(users.change_password(s, u, d)), raw=raw, write=True, forms=True
+        )
 
     @router.post("/password/reset/", openapi_extra=schemas.json_body(schemas.PASSWORD_RESET))
     def password_reset(request: Request, raw: RawBody) -> Response:
@@ -244,7 +250,9 @@ def build_router(services: Services) -> APIRouter:
     def api_root(request: Request) -> Response:
         def work(_session: Session, _user: User, _data: dict[str, Any]) -> Response:
             def url(name: str) -> str:
-                return absolute_url(request, f"/api/{name}/", trust_forwarded=settings.trust_forwarded_headers)
+                return absolute_url(
+                    request, f"/api/{name}/", trust_forwarded=settings.trust_forwarded_headers
+                )
 
             return ok({name: url(name) for name in ("experiments", "algos", "trials", "users")})
 
@@ -267,7 +275,9 @@ def build_router(services: Services) -> APIRouter:
     def get_user(request: Request, pk: str) -> Response:
         return run(request, lambda s, u, _d: ok(users.retrieve_user(s, u, pk)))
 
-    @router.api_route("/api/users/{pk}/", methods=["PUT", "PATCH"], openapi_extra=schemas.json_body(schemas.USER_UPDATE))
+    @router.api_route(
+        "/api/users/{pk}/", methods=["PUT", "PATCH"], openapi_extra=schemas.json_body(schemas.USER_UPDATE)
+    )
     def update_user(request: Request, pk: str, raw: RawBody) -> Response:
         return run(request, lambda s, u, d: ok(users.update_user(s, u, pk, d)), raw=raw, write=True)
 
@@ -284,7 +294,10 @@ def build_router(services: Services) -> APIRouter:
     @router.post("/api/experiments/", openapi_extra=schemas.json_body(schemas.EXPERIMENT_CREATE))
     def create_experiment(request: Request, raw: RawBody) -> Response:
         return run(
-            request, lambda s, u, d: ok(experiments.create_experiment(s, u, d, quotas), 201), raw=raw, write=True
+            request,
+            lambda s, u, d: ok(experiments.create_experiment(s, u, d, quotas), 201),
+            raw=raw,
+            write=True,
         )
 
     @router.get("/api/experiments/{experiment_id}/")
@@ -329,13 +342,19 @@ def build_router(services: Services) -> APIRouter:
     @router.put("/api/algos/{algo_id}/", openapi_extra=schemas.json_body(schemas.ALGO_UPDATE))
     def put_algo(request: Request, algo_id: str, raw: RawBody) -> Response:
         return run(
-            request, lambda s, u, d: ok(algos.update_algo(s, u, algo_id, d, partial=False)), raw=raw, write=True
+            request,
+            lambda s, u, d: ok(algos.update_algo(s, u, algo_id, d, partial=False)),
+            raw=raw,
+            write=True,
         )
 
     @router.patch("/api/algos/{algo_id}/", openapi_extra=schemas.json_body(schemas.ALGO_UPDATE))
     def patch_algo(request: Request, algo_id: str, raw: RawBody) -> Response:
         return run(
-            request, lambda s, u, d: ok(algos.update_algo(s, u, algo_id, d, partial=True)), raw=raw, write=True
+            request,
+            lambda s, u, d: ok(algos.update_algo(s, u, algo_id, d, partial=True)),
+            raw=raw,
+            write=True,
         )
 
     @router.delete("/api/algos/{algo_id}/")

@@ -89,7 +89,11 @@ SUGGEST = {
 }
 LOGIN = {
     "type": "object",
-    "properties": {"email": {"type": "string"}, "username": {"type": "string"}, "password": {"type": "string"}},
+    "properties": {
+        "email": {"type": "string"},
+        "username": {"type": "string"},
+        "password": {"type": "string"},
+    },
     "required": ["password"],
 }
 REGISTRATION = {
@@ -105,7 +109,11 @@ REGISTRATION = {
 }
 PROFILE = {
     "type": "object",
-    "properties": {"username": {"type": "string"}, "first_name": {"type": "string"}, "last_name": {"type": "string"}},
+    "properties": {
+        "username": {"type": "string"},
+        "first_name": {"type": "string"},
+        "last_name": {"type": "string"},
+    },
 }
 USER_UPDATE = {
     "type": "object",

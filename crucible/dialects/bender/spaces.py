@@ -27,10 +27,14 @@ def to_param(name: str, category: str, search_space: dict[str, Any]) -> Param:
         probabilities = search_space.get("probabilities")
         if probabilities is not None and not isinstance(probabilities, list):
             raise SpaceError("'probabilities' must be a list of numbers", name)
-        return CategoricalParam(name, tuple(values), tuple(probabilities) if probabilities is not None else None)
+        return CategoricalParam(
+            name, tuple(values), tuple(probabilities) if probabilities is not None else None
+        )
     if category not in NUMERIC_KEYS:
         raise SpaceError(f"{category!r} is not an optimised category", name)
-    arguments = {key: search_space[key] for key in NUMERIC_KEYS[category] if search_space.get(key) is not None}
+    arguments = {
+        key: search_space[key] for key in NUMERIC_KEYS[category] if search_space.get(key) is not None
+    }
     return NumericParam(name, category, **arguments)  # type: ignore[arg-type]
 
 

@@ -99,7 +99,7 @@ def suggest(session: Session, user: User, algo_id: str, data: dict[str, Any]) ->
         select(BenderTrial.parameters, BenderTrial.results, BenderTrial.weight)
         .where(BenderTrial.algo_id == algo.id)
         .order_by(BenderTrial.created, BenderTrial.id)
-    ).tuples()
+    )
     observations = []
     for parameters, results, weight in rows:
         value = _metric_value(results.get(metric)) if isinstance(results, dict) else None

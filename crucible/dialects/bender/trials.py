@@ -65,7 +65,9 @@ def list_trials(
         raise forbidden()
     statement = select(BenderTrial)
     if "owner" in query:
-        statement = statement.join(User, User.id == BenderTrial.owner_id).where(User.username == query["owner"])
+        statement = statement.join(User, User.id == BenderTrial.owner_id).where(
+            User.username == query["owner"]
+        )
     for name, column in (("algo", BenderTrial.algo_id), ("experiment", BenderTrial.experiment_id)):
         if name in query:
             # a malformed id in an extra filter matches nothing

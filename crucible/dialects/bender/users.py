@@ -35,7 +35,8 @@ def update_profile(session: Session, user: User, data: dict[str, Any], *, partia
     if username is not MISSING and username != user.username:
         if not accounts.USERNAME_PATTERN.match(username):
             raise field_error(
-                "username", "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters."
+                "username",
+                "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.",
             )
         if accounts.find_user_by_username(session, username) is not None:
             raise field_error("username", "A user with that username already exists.")
@@ -70,7 +71,11 @@ def register(
     fields = FieldErrors(data)
     username = fields.string("username", max_length=150)
     email = fields.string("email", max_length=254)
-    if "tos_accepted" in data and data["tos_accepted"] is not True and data["tos_accepted"] not in ("true", "True"):
+    if (
+        "tos_accepted" in data
+        and data["tos_accepted"] is not True
+        and data["tos_accepted"] not in ("true", "True")
+    ):
         fields.add("tos_accepted", "You must accept the terms of service.")
     fields.raise_if_any()
     password = _password_pair(fields, "password1", "password2")
@@ -120,7 +125,9 @@ def request_password_reset(session: Session, data: dict[str, Any], jwt_secret: s
     if user is not None and user.is_active:
         token = accounts.make_one_off_token(jwt_secret, RESET_PASSWORD, user)
         # No mail transport is configured on a self-hosted install: the administrator relays it.
-        log.info("password reset requested", extra={"username": user.username, "uid": user.id, "token": token})
+        log.info(
+            "password reset requested", extra={"username": user.username, "uid": user.id, "token": token}
+        )
     return {"detail": "Password reset e-mail has been sent."}
 
 
@@ -149,7 +156,7 @@ def _full_user(session: Session, user: User) -> dict[str, Any]:
         .join(User, User.id == BenderExperiment.owner_id)
         .where(BenderShare.user_id == user.id)
         .order_by(BenderExperiment.name)
-    ).tuples()
+    )
     return {
         "id": user.id,
         "username": user.username,
@@ -158,7 +165,9 @@ def _full_user(session: Session, user: User) -> dict[str, Any]:
     }
 
 
-def list_users(session: Session, caller: User, query: dict[str, str], page: PageRequest) -> tuple[list[Any], int]:
+def list_users(
+    session: Session, caller: User, query: dict[str, str], page: PageRequest
+) -> tuple[list[Any], int]:
     statement = select(User).where(User.is_active.is_(True))
     search = query.get("search")
     if search:
@@ -213,9 +222,7 @@ def _leave_experiments(session: Session, user: User, value: Any) -> None:
     if not isinstance(value, list):
         raise field_error("shared_experiments", "Expected a list of items.")
     wanted = {item.get("id") if isinstance(item, dict) else item for item in value}
-    current = set(
-        session.scalars(select(BenderShare.experiment_id).where(BenderShare.user_id == user.id))
-    )
+    current = set(session.scalars(select(BenderShare.experiment_id).where(BenderShare.user_id == user.id)))
     if not wanted <= current:
         raise field_error("shared_experiments", "Experiments can only be removed from this list.")
     leaving = current - wanted
@@ -238,4 +245,3 @@ def record_contact(session: Session, caller: User, data: dict[str, Any]) -> dict
     fields.raise_if_any()
     session.add(BenderContactMessage(user_id=caller.id, title=title, content=content, email=email))
     return {}
-
