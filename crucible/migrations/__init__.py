@@ -34,5 +34,7 @@ def upgrade(url: str, engine: Engine | None = None) -> None:
 def is_up_to_date(engine: Engine, url: str) -> bool:
     script = ScriptDirectory.from_config(alembic_config(url))
     with engine.connect() as connection:
-        current = set(MigrationContext.configure(connection).get_current_heads())
-    return current == set(script.get_heads())
+        current = MigrationContext.configure(connection).get_current_heads()
+    # A branch head that another branch depends on is recorded only through its dependant.
+    applied = {revision.revision for revision in script.revision_map.iterate_revisions(current, "base")}
+    return set(script.get_heads()) <= applied

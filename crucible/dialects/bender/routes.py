@@ -275,9 +275,8 @@ def build_router(services: Services) -> APIRouter:
     def get_user(request: Request, pk: str) -> Response:
         return run(request, lambda s, u, _d: ok(users.retrieve_user(s, u, pk)))
 
-    @router.api_route(
-        "/api/users/{pk}/", methods=["PUT", "PATCH"], openapi_extra=schemas.json_body(schemas.USER_UPDATE)
-    )
+    @router.put("/api/users/{pk}/", openapi_extra=schemas.json_body(schemas.USER_UPDATE))
+    @router.patch("/api/users/{pk}/", openapi_extra=schemas.json_body(schemas.USER_UPDATE))
     def update_user(request: Request, pk: str, raw: RawBody) -> Response:
         return run(request, lambda s, u, d: ok(users.update_user(s, u, pk, d)), raw=raw, write=True)
 
@@ -304,10 +303,11 @@ def build_router(services: Services) -> APIRouter:
     def get_experiment(request: Request, experiment_id: str) -> Response:
         return run(request, lambda s, u, _d: ok(experiments.retrieve_experiment(s, u, experiment_id)))
 
-    @router.api_route(
-        "/api/experiments/{experiment_id}/",
-        methods=["PUT", "PATCH"],
-        openapi_extra=schemas.json_body(schemas.EXPERIMENT_UPDATE),
+    @router.put(
+        "/api/experiments/{experiment_id}/", openapi_extra=schemas.json_body(schemas.EXPERIMENT_UPDATE)
+    )
+    @router.patch(
+        "/api/experiments/{experiment_id}/", openapi_extra=schemas.json_body(schemas.EXPERIMENT_UPDATE)
     )
     def update_experiment(request: Request, experiment_id: str, raw: RawBody) -> Response:
         return run(
