@@ -64,6 +64,25 @@ def is_bender_path(path: str) -> bool:
     return path.startswith("/api") or path.rstrip("/") in ACCOUNT_PATHS or path in ("/login/", "/logout/")
 
 
+def split_root_path(scope: Scope) -> tuple[str, str]:
+    """(root path, path below it). ASGI servers put the root path in front of `path`; a bare `path`
+    below a root path is accepted too."""
+    root = scope.get("root_path", "") or ""
+    path: str = scope["path"]
+    if root and (path == root or path.startswith(root + "/")):
+        return root, path[len(root) :] or "/"
+    return root, path
+
+
+def requested_path(request: Request) -> str:
+    """The path as the client sent it, root path included (for absolute links)."""
+    original = request.scope.get("crucible.original_path")
+    if original is not None:
+        return str(original)
+    root, path = split_root_path(request.scope)
+    return root + path
+
+
 class BenderPaths:
     """ASGI middleware rewriting Bender paths to their canonical form before routing."""
 
@@ -72,13 +91,13 @@ class BenderPaths:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            path = scope["path"]
+            root, path = split_root_path(scope)
             canonical = canonical_path(path, scope["method"])
             if canonical is not None and canonical != path:
                 scope = dict(scope)
-                scope["crucible.original_path"] = path
-                scope["path"] = canonical
-                scope["raw_path"] = canonical.encode()
+                scope["crucible.original_path"] = root + path
+                scope["path"] = root + canonical
+                scope["raw_path"] = (root + canonical).encode()
         await self.app(scope, receive, send)
 
 
@@ -162,7 +181,9 @@ def build_router(services: Services) -> APIRouter:
         query = dict(request.query_params)
         page_req = page_request(query, settings.bender_max_page_limit)
         links = PageLinks(
-            base_url=absolute_url(request, trust_forwarded=settings.trust_forwarded_headers),
+            base_url=absolute_url(
+                request, requested_path(request), trust_forwarded=settings.trust_forwarded_headers
+            ),
             query=list(request.query_params.multi_items()),
         )
 
@@ -250,8 +271,9 @@ def build_router(services: Services) -> APIRouter:
     def api_root(request: Request) -> Response:
         def work(_session: Session, _user: User, _data: dict[str, Any]) -> Response:
             def url(name: str) -> str:
+                root, _path = split_root_path(request.scope)
                 return absolute_url(
-                    request, f"/api/{name}/", trust_forwarded=settings.trust_forwarded_headers
+                    request, f"{root}/api/{name}/", trust_forwarded=settings.trust_forwarded_headers
                 )
 
             return ok({name: url(name) for name in ("experiments", "algos", "trials", "users")})
