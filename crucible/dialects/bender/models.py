@@ -52,6 +52,8 @@ class BenderAlgo(Base):
     description: Mapped[Any] = mapped_column(JSONType, nullable=True)
     # [{"name", "category", "search_space"}, ...] in insertion order
     parameters: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    # +1 on every trial insert or delete, so suggest can tell exactly when its cached observations are stale
+    trials_version: Mapped[int] = mapped_column(Integer, default=0)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     modified: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -3,18 +3,23 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crucible.core.accounts import User
 from crucible.dialects.bender.access import get_algo, require_algo_writer
 from crucible.dialects.bender.errors import BenderProblem, field_error
 from crucible.dialects.bender.fields import FieldErrors, parse_integer
-from crucible.dialects.bender.models import BenderTrial
+from crucible.dialects.bender.models import BenderAlgo, BenderTrial
 from crucible.dialects.bender.representations import is_search_space_defined
 from crucible.dialects.bender.spaces import optimised_space
 from crucible.engines import optimize
@@ -77,6 +82,115 @@ def _request(data: dict[str, Any]) -> tuple[str, str, int, int | None]:
     return metric, optimizer, minimum, seed  # type: ignore[return-value]
 
 
+class ObservationCache:
+    """Usable observations per (algo, metric), kept between suggests in this process.
+
+    Trials are immutable and every insert or delete bumps the algo's `trials_version`, so an entry
+    is current when its version matches; after new trials it is extended with just those rows, and
+    after anything else (a delete, another process's inconsistent view) it is rebuilt. This keeps a
+    suggest on a long history from re-reading and re-checking every trial each time.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self._entries: OrderedDict[tuple[str, str], _CachedObservations] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def usable(
+        self, session: Session, algo: BenderAlgo, space: optimize.SearchSpace, metric: str, sign: float
+    ) -> list[optimize.Observation]:
+        key = (algo.id, metric)
+        signature = json.dumps(algo.parameters, sort_keys=True)
+        with self._lock:
+            entry = self._entries.get(key)
+        if (
+            entry is None
+            or entry.signature != signature
+            or not _extend(session, algo, space, metric, sign, entry)
+        ):
+            entry = _CachedObservations(signature=signature, version=algo.trials_version)
+            _load(session, algo, space, metric, sign, entry, since=None)
+        with self._lock:
+            self._entries[key] = entry
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        return entry.usable
+
+
+@dataclass
+class _CachedObservations:
+    signature: str
+    version: int
+    count: int = 0
+    last_created: datetime | None = None
+    ids: set[str] = field(default_factory=set)
+    usable: list[optimize.Observation] = field(default_factory=list)
+
+
+def _load(
+    session: Session,
+    algo: BenderAlgo,
+    space: optimize.SearchSpace,
+    metric: str,
+    sign: float,
+    entry: _CachedObservations,
+    since: datetime | None,
+) -> None:
+    """Add the algo's trials (created at or after `since`, in creation order) to the entry."""
+    query = select(
+        BenderTrial.id, BenderTrial.created, BenderTrial.parameters, BenderTrial.results, BenderTrial.weight
+    ).where(BenderTrial.algo_id == algo.id)
+    if since is not None:
+        query = query.where(BenderTrial.created >= since)
+    for trial_id, created, parameters, results, weight in session.execute(
+        query.order_by(BenderTrial.created, BenderTrial.id)
+    ):
+        if trial_id in entry.ids:
+            continue
+        entry.ids.add(trial_id)
+        entry.count += 1
+        entry.last_created = created
+        value = _metric_value(results.get(metric)) if isinstance(results, dict) else None
+        if value is None or not isinstance(parameters, dict):
+            continue
+        observation = optimize.Observation(parameters, sign * value, weight)
+        if optimize.is_usable(space, observation):
+            entry.usable.append(observation)
+
+
+def _extend(
+    session: Session,
+    algo: BenderAlgo,
+    space: optimize.SearchSpace,
+    metric: str,
+    sign: float,
+    entry: _CachedObservations,
+) -> bool:
+    """Bring a cached entry up to date by appending new trials; False when it must be rebuilt."""
+    if entry.version == algo.trials_version:
+        return True
+    count = session.scalar(select(func.count()).where(BenderTrial.algo_id == algo.id)) or 0
+    if count < entry.count:
+        return False
+    extended = _CachedObservations(
+        signature=entry.signature,
+        version=algo.trials_version,
+        count=entry.count,
+        last_created=entry.last_created,
+        ids=set(entry.ids),
+        usable=list(entry.usable),
+    )
+    _load(session, algo, space, metric, sign, extended, since=entry.last_created)
+    if extended.count != count:
+        return False  # something was deleted (or reordered): rebuild from scratch
+    entry.__dict__.update(extended.__dict__)
+    return True
+
+
+_cache = ObservationCache()
+
+
 def suggest(session: Session, user: User, algo_id: str, data: dict[str, Any]) -> optimize.Suggestion | None:
     """The suggestion, or None when the algo's search space is not defined (answered with 204)."""
     algo = get_algo(session, algo_id)
@@ -95,18 +209,7 @@ def suggest(session: Session, user: User, algo_id: str, data: dict[str, Any]) ->
         ) from error
 
     sign = 1.0 if orientation[metric] == "loss" else -1.0
-    rows = session.execute(
-        select(BenderTrial.parameters, BenderTrial.results, BenderTrial.weight)
-        .where(BenderTrial.algo_id == algo.id)
-        .order_by(BenderTrial.created, BenderTrial.id)
-    )
-    observations = []
-    for parameters, results, weight in rows:
-        value = _metric_value(results.get(metric)) if isinstance(results, dict) else None
-        if value is None or not isinstance(parameters, dict):
-            continue
-        observations.append(optimize.Observation(parameters, sign * value, weight))
-    usable = optimize.usable_observations(space, observations)
+    usable = _cache.usable(session, algo, space, metric, sign)
     if optimizer == "random" or len(usable) < minimum:
         optimizer = "random"
     return optimize.suggest(space, usable, optimizer=optimizer, seed=seed)

@@ -61,6 +61,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("description", sa.JSON(none_as_null=True), nullable=True),
         sa.Column("parameters", sa.JSON(none_as_null=True), nullable=False),
+        sa.Column("trials_version", sa.Integer(), nullable=False),
         sa.Column("created", crucible.core.db.UTCDateTime(), nullable=False),
         sa.Column("modified", crucible.core.db.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
