@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from crucible.core.accounts import User, user_summary
-from crucible.core.http import BodyError, ErrorFormats, absolute_url, parse_json_bytes
+from crucible.core.http import BodyError, ErrorFormats, absolute_url, contains_non_finite, parse_json_bytes
 from crucible.core.services import Services
 from crucible.dialects.bender import algos, experiments, schemas, suggestions, trials, users
 from crucible.dialects.bender.auth import authenticate, require_user
@@ -132,6 +132,12 @@ def parse_body(raw: bytes, request: Request, *, forms: bool, allow_nan: bool = F
         data = parse_json_bytes(raw, allow_nan=allow_nan)
     except BodyError as error:
         raise BenderProblem(400, {"detail": f"JSON parse error - {error}"}) from error
+    except RecursionError as error:
+        raise BenderProblem(400, {"detail": "JSON parse error - too deeply nested"}) from error
+    if not allow_nan and contains_non_finite(data):  # e.g. 1e999, which Python reads as inf
+        raise BenderProblem(
+            400, {"detail": "JSON parse error - Numbers must be finite: NaN and Infinity are not valid JSON."}
+        )
     if not isinstance(data, dict):
         raise BenderProblem(
             400, {"non_field_errors": [f"Invalid data. Expected a dictionary, but got {type_name(data)}."]}

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crucible.core.accounts import User
+from crucible.core.http import contains_non_finite
 from crucible.dialects.bender import representations
 from crucible.dialects.bender.access import can_see_algo, get_trial, is_participant, require_algo_writer
 from crucible.dialects.bender.errors import forbidden, non_field_error, too_many
@@ -91,10 +92,11 @@ def list_trials(
 
 
 def _bad_values(values: dict[str, Any]) -> str | None:
+    """Null values are refused at the top level; NaN/±Infinity anywhere (they could never be sent back)."""
     for value in values.values():
         if value is None:
             return "None is an invalid value for a parameter"
-        if isinstance(value, float) and not math.isfinite(value):
+        if contains_non_finite(value):
             return "NaN is an invalid value for a parameter"
     return None
 
@@ -119,6 +121,8 @@ def create_trial(session: Session, user: User, data: dict[str, Any], quotas: Quo
         elif not isinstance(value, dict):
             got = "null" if value is None else type_name(value)
             fields.add(name, f'Expected a dictionary of items but got type "{got}".')
+    if contains_non_finite(data.get("comment")):
+        fields.add("comment", "NaN and Infinity are not valid JSON values.")
     weight = 1.0
     if "weight" in data:
         parsed = parse_number(data["weight"])
@@ -159,6 +163,7 @@ def create_trial(session: Session, user: User, data: dict[str, Any], quotas: Quo
         weight=weight,
     )
     session.add(trial)
+    algo.trials_version += 1
     session.flush()
     return representations.trial_created(trial)
 
@@ -174,4 +179,7 @@ def delete_trial(session: Session, user: User, trial_id: str) -> None:
     trial = get_trial(session, trial_id)
     if trial.owner_id != user.id:
         raise forbidden()
+    algo = session.get(BenderAlgo, trial.algo_id, with_for_update=True)
+    if algo is not None:
+        algo.trials_version += 1
     session.delete(trial)
