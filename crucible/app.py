@@ -35,9 +35,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await _run_hooks(services.startup_hooks)
+        services.scheduler.start()
         try:
             yield
         finally:
+            await services.scheduler.stop()
             await _run_hooks(list(reversed(services.shutdown_hooks)))
 
     app = FastAPI(

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from crucible.core.accounts import load_or_create_secret
 from crucible.core.blobs import BlobStore, LocalBlobStore
 from crucible.core.db import Database
+from crucible.core.scheduler import Scheduler
 from crucible.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ class Services:
     blobs: BlobStore
     jwt_secret: str
     cookie_secret: str
+    scheduler: Scheduler
     startup_hooks: list[Hook] = field(default_factory=list)
     shutdown_hooks: list[Hook] = field(default_factory=list)
 
@@ -46,4 +48,5 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
         blobs=LocalBlobStore(settings.blob_dir),
         jwt_secret=load_or_create_secret(db, "jwt"),
         cookie_secret=load_or_create_secret(db, "session_cookie"),
+        scheduler=Scheduler(db),
     )
