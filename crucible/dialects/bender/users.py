@@ -5,6 +5,7 @@ Accounts are the shared core's: a user registered here logs in to every dialect.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 from crucible.core import accounts
 from crucible.core.accounts import User
 from crucible.dialects.bender.errors import field_error, forbidden, non_field_error, not_found
-from crucible.dialects.bender.fields import MISSING, FieldErrors, parse_integer
+from crucible.dialects.bender.fields import MISSING, FieldErrors, canonical_uuid, parse_integer
 from crucible.dialects.bender.models import BenderContactMessage, BenderExperiment, BenderShare
 from crucible.dialects.bender.pagination import PageRequest
 from crucible.settings import Settings
@@ -24,6 +25,18 @@ log = logging.getLogger(__name__)
 VERIFY_EMAIL = "verify-email"
 RESET_PASSWORD = "reset-password"
 ONE_OFF_MAX_AGE = 3 * 86400
+MAX_USER_ID = 2**31 - 1  # larger ids cannot exist; looking them up would overflow the database driver
+INVALID_USERNAME = (
+    "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters."
+)
+
+
+def user_by_id(session: Session, value: Any) -> User | None:
+    """The user whose id is `value` (an int or its decimal text), None for anything else."""
+    user_id = parse_integer(value) if not isinstance(value, float) else None
+    if user_id is None or not 0 < user_id <= MAX_USER_ID:
+        return None
+    return session.get(User, user_id)
 
 
 def update_profile(session: Session, user: User, data: dict[str, Any], *, partial: bool) -> dict[str, Any]:
@@ -33,13 +46,7 @@ def update_profile(session: Session, user: User, data: dict[str, Any], *, partia
     last_name = fields.string("last_name", required=False, max_length=150, allow_blank=True)
     fields.raise_if_any()
     if username is not MISSING and username != user.username:
-        if not accounts.USERNAME_PATTERN.match(username):
-            raise field_error(
-                "username",
-                "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.",
-            )
-        if accounts.find_user_by_username(session, username) is not None:
-            raise field_error("username", "A user with that username already exists.")
+        _check_new_username(session, username)
         user.username = username
     if first_name is not MISSING:
         user.first_name = first_name
@@ -47,6 +54,13 @@ def update_profile(session: Session, user: User, data: dict[str, Any], *, partia
         user.last_name = last_name
     session.flush()
     return accounts.user_summary(user)
+
+
+def _check_new_username(session: Session, username: str) -> None:
+    if not accounts.USERNAME_PATTERN.match(username):
+        raise field_error("username", INVALID_USERNAME)
+    if accounts.find_user_by_username(session, username) is not None:
+        raise field_error("username", "A user with that username already exists.")
 
 
 def _password_pair(fields: FieldErrors, first: str, second: str) -> str:
@@ -97,7 +111,7 @@ def _user_from_key(session: Session, key: Any) -> tuple[User, str] | None:
     if not isinstance(key, str) or ":" not in key:
         return None
     user_id, _, token = key.partition(":")
-    user = session.get(User, int(user_id)) if user_id.isdigit() else None
+    user = user_by_id(session, user_id) if user_id.isdigit() else None
     return (user, token) if user else None
 
 
@@ -136,7 +150,7 @@ def confirm_password_reset(session: Session, data: dict[str, Any], jwt_secret: s
     uid = fields.string("uid")
     token = fields.string("token")
     fields.raise_if_any()
-    user = session.get(User, int(uid)) if uid.isdigit() else None
+    user = user_by_id(session, uid) if uid.isdigit() else None
     if user is None:
         raise field_error("uid", "Invalid value")
     if not accounts.check_one_off_token(jwt_secret, RESET_PASSWORD, user, token, ONE_OFF_MAX_AGE):
@@ -181,8 +195,7 @@ def list_users(
 
 
 def _user_for(session: Session, caller: User, pk: str) -> User:
-    user_id = parse_integer(pk)
-    user = session.get(User, user_id) if user_id is not None else None
+    user = user_by_id(session, pk)
     if user is None:
         raise not_found()
     if user.id != caller.id and not caller.is_superuser:
@@ -201,8 +214,7 @@ def update_user(session: Session, caller: User, pk: str, data: dict[str, Any]) -
     email = fields.string("email", required=False, max_length=254)
     fields.raise_if_any()
     if username is not MISSING and username != user.username:
-        if accounts.find_user_by_username(session, username) is not None:
-            raise field_error("username", "A user with that username already exists.")
+        _check_new_username(session, username)
         user.username = username
     if email is not MISSING and accounts.normalize_email(email) != user.email:
         if not accounts.EMAIL_PATTERN.match(email):
@@ -221,7 +233,12 @@ def _leave_experiments(session: Session, user: User, value: Any) -> None:
     """`shared_experiments` may only shrink: leaving revokes access and keeps the user's data."""
     if not isinstance(value, list):
         raise field_error("shared_experiments", "Expected a list of items.")
-    wanted = {item.get("id") if isinstance(item, dict) else item for item in value}
+    wanted: set[str] = set()
+    for item in value:
+        experiment_id = canonical_uuid(item.get("id") if isinstance(item, dict) else item)
+        if experiment_id is None:
+            raise field_error("shared_experiments", f"Invalid experiment id {json.dumps(item)}.")
+        wanted.add(experiment_id)
     current = set(session.scalars(select(BenderShare.experiment_id).where(BenderShare.user_id == user.id)))
     if not wanted <= current:
         raise field_error("shared_experiments", "Experiments can only be removed from this list.")

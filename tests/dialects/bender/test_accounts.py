@@ -238,8 +238,9 @@ class TestEmailVerification:
 
         response = client.post("/registration/verify-email/", json={"key": "1:nonsense"})
         assert (response.status_code, response.json()) == (404, {"detail": "Not found."})
-        response = client.post("/registration/verify-email/", json={"key": "garbage"})
-        assert response.status_code == 404
+        for key in ("garbage", "9" * 30 + ":x", 5, None):
+            response = client.post("/registration/verify-email/", json={"key": key})
+            assert response.status_code == 404, key
 
         with services.db.read() as session:
             user = accounts.find_user_by_username(session, "newbie")
@@ -295,8 +296,10 @@ def test_password_reset_confirm(client: TestClient, services: Services, alice: B
     response = client.post("/password/reset/confirm/", json={**body, "uid": "999999"})
     assert response.status_code == 400
     assert set(response.json()) == {"uid"}
-    response = client.post("/password/reset/confirm/", json={**body, "uid": "abc"})
-    assert response.status_code == 400
+    for uid in ("abc", "9" * 30, "-1"):
+        response = client.post("/password/reset/confirm/", json={**body, "uid": uid})
+        assert response.status_code == 400, uid
+        assert set(response.json()) == {"uid"}
     response = client.post("/password/reset/confirm/", json={**body, "token": "1-deadbeef"})
     assert response.status_code == 400
     assert set(response.json()) == {"token"}
