@@ -1,6 +1,6 @@
 """Imports every table so Alembic and tests see the whole schema in one MetaData."""
 
-from crucible.core import accounts, scheduler  # noqa: F401
+from crucible.core import accounts, metrics, scheduler  # noqa: F401
 from crucible.core.db import Base
 from crucible.dialects.bender import models as bender_models  # noqa: F401
 

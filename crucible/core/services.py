@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from crucible.core.accounts import load_or_create_secret
 from crucible.core.blobs import BlobStore, LocalBlobStore
 from crucible.core.db import Database
+from crucible.core.metrics import MetricsHub
 from crucible.core.scheduler import Scheduler
 from crucible.settings import Settings
 
@@ -26,6 +27,7 @@ class Services:
     jwt_secret: str
     cookie_secret: str
     scheduler: Scheduler
+    metrics_hub: MetricsHub = field(default_factory=MetricsHub)
     startup_hooks: list[Hook] = field(default_factory=list)
     shutdown_hooks: list[Hook] = field(default_factory=list)
 
