@@ -48,8 +48,7 @@ class RangeEvaluator:
         if isinstance(value_range, st.ValueListRange):
             return self._value_list(value_range, prim)
         if not prim.is_numeric:
-            self.sink.report("E302", f"a {prim.name} range must be a list of values", value_range.position)
-            return None
+            return self._invalid(f"a {prim.name} range must be a list of values", value_range.position)
         if isinstance(value_range, st.ColonRange):
             return self._colon_range(value_range, prim)
         return self._dot_range(value_range, prim)
@@ -184,8 +183,7 @@ class RangeEvaluator:
                 return None
         if isinstance(value, float):
             if not value.is_integer():
-                self.sink.report("E302", f"non-integer value {show_value(value)} for {prim.name}", at)
-                return None
+                return self._invalid(f"non-integer value {show_value(value)} for {prim.name}", at)
             return int(value)
         return value
 
