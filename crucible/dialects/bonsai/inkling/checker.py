@@ -667,7 +667,14 @@ class _Checker:
         """Lessons in run order (topological by `follows`, ties in declaration order); E411 on cycles."""
         names = list(declared)
         index = {name: position for position, name in enumerate(names)}
-        needs = {name: {ref.text for ref in declared[name].follows if ref.text in declared} for name in names}
+        needs = {
+            name: sorted({ref.text for ref in declared[name].follows if ref.text in declared})
+            for name in names
+        }
+        followers: dict[str, list[str]] = {name: [] for name in names}
+        for name in names:
+            for required in needs[name]:
+                followers[required].append(name)
         waiting = {name: len(needs[name]) for name in names}
         ready = [index[name] for name in names if waiting[name] == 0]
         heapq.heapify(ready)
@@ -675,43 +682,23 @@ class _Checker:
         while ready:
             name = names[heapq.heappop(ready)]
             order.append(name)
-            for other in names:
-                if name in needs[other]:
-                    waiting[other] -= 1
-                    if waiting[other] == 0:
-                        heapq.heappush(ready, index[other])
+            for follower in followers[name]:
+                waiting[follower] -= 1
+                if waiting[follower] == 0:
+                    heapq.heappush(ready, index[follower])
         if len(order) == len(names):
             return order
-        self._report_cycles([name for name in names if name not in order], needs, declared)
-        return None
-
-    def _report_cycles(
-        self, remaining: list[str], needs: dict[str, set[str]], declared: dict[str, st.Lesson]
-    ) -> None:
-        def reachable(start: str) -> set[str]:
-            seen: set[str] = set()
-            stack = list(needs[start])
-            while stack:
-                current = stack.pop()
-                if current not in seen:
-                    seen.add(current)
-                    stack.extend(needs[current])
-            return seen
-
-        reach = {name: reachable(name) for name in remaining}
-        reported: set[str] = set()
-        for name in remaining:
-            if name in reported or name not in reach[name]:
+        for group in strongly_connected(names, needs):
+            if len(group) == 1 and group[0] not in needs[group[0]]:
                 continue
-            cycle = [other for other in remaining if other in reach[name] and name in reach[other]]
-            reported.update(cycle)
-            if cycle == [name]:
-                text = f"lesson '{name}' follows itself"
+            group.sort(key=index.__getitem__)
+            if len(group) == 1:
+                text = f"lesson '{group[0]}' follows itself"
             else:
-                text = (
-                    "lessons " + ", ".join(f"'{other}'" for other in cycle) + " follow each other in a cycle"
-                )
-            self.sink.report("E411", text, declared[name].name.position)
+                shown = ", ".join(f"'{name}'" for name in group[:5]) + (", …" if len(group) > 5 else "")
+                text = f"lessons {shown} follow each other in a cycle"
+            self.sink.report("E411", text, declared[group[0]].name.position)
+        return None
 
     # --- Whole program ----------------------------------------------------------------------------
 
@@ -852,6 +839,46 @@ def merge_ranges(wire: Schema, declared: Schema) -> Schema:
         values = theirs.values if theirs.values is not None else mine.values
         fields.append(replace(mine, values=values, position=theirs.position))
     return Schema(wire.name, tuple(fields))
+
+
+def strongly_connected(names: list[str], edges: dict[str, list[str]]) -> list[list[str]]:
+    """Groups of names that all reach each other through `edges` (Kosaraju's algorithm, iterative)."""
+    finished: list[str] = []
+    visited: set[str] = set()
+    for root in names:
+        if root in visited:
+            continue
+        visited.add(root)
+        stack = [(root, iter(edges[root]))]
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                finished.append(node)
+            elif child not in visited:
+                visited.add(child)
+                stack.append((child, iter(edges[child])))
+    reverse: dict[str, list[str]] = {name: [] for name in names}
+    for name in names:
+        for target in edges[name]:
+            reverse[target].append(name)
+    assigned: set[str] = set()
+    groups: list[list[str]] = []
+    for root in reversed(finished):
+        if root in assigned:
+            continue
+        assigned.add(root)
+        group, stack_nodes = [], [root]
+        while stack_nodes:
+            node = stack_nodes.pop()
+            group.append(node)
+            for source in reverse[node]:
+                if source not in assigned:
+                    assigned.add(source)
+                    stack_nodes.append(source)
+        groups.append(group)
+    return groups
 
 
 def _ref_position(ref: st.SchemaRef) -> st.Position:

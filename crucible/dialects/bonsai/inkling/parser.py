@@ -77,11 +77,8 @@ class _StatementParser:
         """Parse one statement from `start`; return the index where the next one should start."""
         parser = _lark().parse_interactive(start="statement")
         index = start
-        while index < len(self.tokens):
-            advanced = _feed(parser, self.tokens[index])
-            if advanced is None:
-                break
-            parser, index = advanced, index + 1
+        while index < len(self.tokens) and _feed(parser, self.tokens[index]):
+            index += 1
 
         if index == len(self.tokens):
             tree = _finish(parser, self.tokens[-1])
@@ -144,19 +141,26 @@ class _StatementParser:
         self.syntax_errors += 1
 
 
-def _feed(parser: InteractiveParser, token: Token) -> InteractiveParser | None:
-    """Feed `token` to a copy of `parser`; None if refused. A contextual keyword is tried as keyword first."""
+def _feed(parser: InteractiveParser, token: Token) -> bool:
+    """Feed `token`; False if refused (parser unchanged). A contextual keyword is tried as keyword first.
+
+    A refused token may have triggered reductions before the refusal (LALR), so the two parser stacks
+    are saved and put back. Saving them is much cheaper than copying the whole parser for every token.
+    """
     candidates = [token]
     if token.type == "IDENT" and str(token) in CONTEXTUAL_KEYWORDS:
         candidates.insert(0, Token.new_borrow_pos(CONTEXTUAL_KEYWORDS[str(token)], str(token), token))
+    stacks = parser.parser_state
+    saved_states, saved_values = list(stacks.state_stack), list(stacks.value_stack)
     for candidate in candidates:
-        trial = parser.copy(deepcopy_values=False)
         try:
-            trial.feed_token(candidate)
+            parser.feed_token(candidate)
         except UnexpectedInput:
+            stacks.state_stack[:] = saved_states
+            stacks.value_stack[:] = saved_values
             continue
-        return trial
-    return None
+        return True
+    return False
 
 
 def _finish(parser: InteractiveParser, last: Token) -> Tree | None:

@@ -57,12 +57,14 @@ class RangeEvaluator:
 
     def _value_list(self, value_range: st.ValueListRange, prim: PrimitiveType) -> ValueList | None:
         values: list[Value] = []
+        seen: set[Value] = set()
         valid = True
         for scalar in value_range.values:
             value = self._typed_value(scalar, prim)
             if value is None:
                 valid = False
-            elif not ValueList(tuple(values)).contains(value):
+            elif value not in seen:  # one type per list, so `true` and `1` never meet here
+                seen.add(value)
                 values.append(value)
         return ValueList(tuple(values)) if valid else None
 

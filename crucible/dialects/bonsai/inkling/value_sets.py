@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
+from functools import cached_property
 
 Value = int | float | bool | str
 
@@ -31,7 +32,13 @@ class ValueList:
         return self.values
 
     def contains(self, value: Value) -> bool:
-        return any(_same_value(value, item) for item in self.values)
+        if _key(value) in self._keys:
+            return True
+        return _is_number(value) and any(_same_value(value, item) for item in self.values)
+
+    @cached_property
+    def _keys(self) -> frozenset[tuple[str, Value]]:
+        return frozenset(_key(item) for item in self.values)
 
     @property
     def low(self) -> float | None:
@@ -150,6 +157,13 @@ def _progression_within(inner: Progression, outer: Progression) -> bool:
 
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _key(value: Value) -> tuple[str, Value]:
+    """A set key under which `true` and `1` differ but `1` and `1.0` do not."""
+    if isinstance(value, bool):
+        return ("bool", value)
+    return ("number", value) if _is_number(value) else ("string", value)
 
 
 def _same_value(first: Value, second: Value) -> bool:

@@ -396,3 +396,15 @@ def test_e410_project_without_exactly_one_ink_file() -> None:
         assert [(d.code, d.line, d.column) for d in result.errors] == [("E410", 0, 0)]
     assert two.errors[0].text == "project must contain exactly one .ink file, found 2 (a.ink, b/b.ink)"
     assert compile_project({"x.ink": BASE, "readme.txt": "hi"}).success
+
+
+def test_long_lesson_cycle_is_reported_once_and_shortened() -> None:
+    ring = "".join(
+        f"    lesson l{i} follows l{(i + 1) % 7}\n        configure until maximize score\n" for i in range(7)
+    )
+    source = BASE[: BASE.index("    lesson l\n")] + ring + "end\n"
+    result = compile_inkling(source)
+    assert [(error.code, error.text) for error in result.errors] == [
+        ("E411", "lessons 'l0', 'l1', 'l2', 'l3', 'l4', … follow each other in a cycle")
+    ]
+    assert (result.errors[0].line, result.errors[0].column) == at(source, "l0")
