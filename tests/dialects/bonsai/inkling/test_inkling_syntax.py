@@ -221,9 +221,10 @@ def test_e111_points_just_past_the_last_token() -> None:
     ]
 
 
-def test_missing_end_before_the_next_statement_is_e110_there() -> None:
-    assert errors("schema S Int8 x\nschema T Int8 y end") == [
-        "E110 expected ',' or 'end', found 'schema' (line 2, column 1)"
+def test_missing_end_before_the_next_statement_is_e110_there_and_parsing_restarts_there() -> None:
+    assert errors("schema S Int8 x\nschema T Int9 y end") == [
+        "E110 expected ',' or 'end', found 'schema' (line 2, column 1)",
+        "E301 unknown type 'Int9' (line 2, column 10)",
     ]
 
 
