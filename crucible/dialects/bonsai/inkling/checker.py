@@ -56,7 +56,7 @@ class _ConceptInfo:
     output_schema: Schema | None
     predicts_at: st.Position | None
     curricula: list[_CurriculumInfo] = field(default_factory=list)
-    action_schema: Schema | None = None  # completed by _check_outputs
+    action_schema: Schema | None = None  # set by _check_outputs: every field with its value set
 
     @property
     def name(self) -> str:
@@ -196,7 +196,7 @@ class _Checker:
             f"constant '{statement.name.text}' of type {statement.type.text} cannot hold {show_value(value)}"
         )
         is_number = isinstance(value, int | float) and not isinstance(value, bool)
-        if primitive.is_integer and is_number and float(value).is_integer():
+        if primitive.is_integer and is_number and (isinstance(value, int) or value.is_integer()):
             converted: Value = int(value)
         elif primitive.is_float and is_number:
             try:
@@ -257,7 +257,7 @@ class _Checker:
             valid = True
             for side, literal in (("width", declaration.width), ("height", declaration.height)):
                 if not LUMINANCE_SIDE[0] <= int(literal.value) <= LUMINANCE_SIDE[1]:
-                    text = f"Luminance {side} {literal.text} is outside 1..4096"
+                    text = f"Luminance {side} {show_value(literal.value)} is outside 1..4096"
                     self.sink.report("E414", text, literal.position)
                     valid = False
             if not valid:
@@ -498,8 +498,6 @@ class _Checker:
             if concept.curricula:
                 text = f"concept '{concept.name}' has more than one curriculum"
                 self.sink.report("E403", text, statement.concept.position)
-            else:
-                concept.action_schema = merged_action
             concept.curricula.append(info)
         return info
 
@@ -661,7 +659,14 @@ class _Checker:
             return None
         relation = until.relation.text
         assert relation in ("==", "<", ">", "<=", ">=")
-        return ThresholdGoal(until.objective.text, relation, float(value))
+        try:
+            threshold = float(value)
+        except OverflowError:
+            self.sink.report(
+                "E303", f"value {show_value(value)} is not representable in Float64", until.value.position
+            )
+            return None
+        return ThresholdGoal(until.objective.text, relation, threshold)
 
     def _lesson_order(self, declared: dict[str, st.Lesson]) -> list[str] | None:
         """Lessons in run order (topological by `follows`, ties in declaration order); E411 on cycles."""
@@ -703,9 +708,13 @@ class _Checker:
     # --- Whole program ----------------------------------------------------------------------------
 
     def _check_outputs(self, concept: _ConceptInfo) -> None:
-        """E407/E408/W506 on the concept's actions; completes `concept.action_schema` for the engine."""
-        schema = concept.action_schema or concept.output_schema
-        concept.action_schema = None
+        """E407/E408/W506 on the concept's actions, and `concept.action_schema` for the engine.
+
+        The actions are the simulator's action schema with the concept's ranges when a curriculum
+        pairs them, else the concept's own `predicts` schema.
+        """
+        merged = concept.curricula[0].merged_action if concept.curricula else None
+        schema = merged or concept.output_schema
         if schema is None or concept.kind is None:
             return
         if concept.kind == "classifier":

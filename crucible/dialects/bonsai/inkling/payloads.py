@@ -128,7 +128,9 @@ def _scalar(item: Field, value: object, check_ranges: bool) -> int | float | boo
     assert primitive is not None
     converted: int | float | bool | str
     if primitive.is_integer:
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not float(value).is_integer():
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise PayloadError(f"field '{item.name}' needs an integer, got {value!r}")
+        if not isinstance(value, numbers.Integral) and not float(value).is_integer():
             raise PayloadError(f"field '{item.name}' needs an integer, got {value!r}")
         converted = int(value)
         if not primitive.holds(converted):
@@ -136,7 +138,10 @@ def _scalar(item: Field, value: object, check_ranges: bool) -> int | float | boo
     elif primitive.is_float:
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise PayloadError(f"field '{item.name}' needs a number, got {value!r}")
-        converted = float(value)
+        try:
+            converted = float(value)
+        except OverflowError:
+            raise PayloadError(f"value of field '{item.name}' does not fit {item.type}") from None
         if not primitive.holds(converted):
             raise PayloadError(f"value {converted} of field '{item.name}' does not fit {item.type}")
     elif primitive.kind == "bool":

@@ -28,13 +28,15 @@ def scalar_value(scalar: st.Scalar, resolve: ConstantResolver) -> Value | None:
     return scalar.value
 
 
-def show_value(value: Value) -> str:
-    """A value the way Inkling writes it, for messages."""
+def show_value(value: Value, limit: int = 40) -> str:
+    """A value the way Inkling writes it, for messages (shortened if long)."""
     if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return repr(value)
+        shown = "true" if value else "false"
+    elif isinstance(value, str):
+        shown = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    else:
+        shown = repr(value)
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
 class RangeEvaluator:
@@ -134,7 +136,10 @@ class RangeEvaluator:
         elif prim.is_integer:
             values = self._integer_dot_values(exact(start), exact(stop), steps, where)
         else:
-            spacing = (stop - start) / (steps - 1)
+            try:
+                spacing = (stop - start) / (steps - 1)
+            except OverflowError:
+                return self._invalid("dot range has too many values", where)
             if spacing == 0:
                 return self._invalid("dot range repeats the same value", where)
             values = Progression(min(start, stop), abs(spacing), steps)
@@ -167,7 +172,7 @@ class RangeEvaluator:
             return None
         if not prim.is_integer or integral:
             return self._number(value, number.position, prim)
-        if not _is_number(value) or not math.isfinite(value):
+        if not _is_number(value) or (isinstance(value, float) and not math.isfinite(value)):
             self._not_representable(value, number.position, prim)
             return None
         return value

@@ -12,6 +12,7 @@ from crucible.dialects.bonsai.inkling.lexer import CONTEXTUAL_KEYWORDS, KEYWORDS
 VOCABULARY = sorted(
     {*KEYWORDS, *CONTEXTUAL_KEYWORDS, *OPERATORS}
     | {"x", "S", "Int9", "DQN", "TRPO", "0", "-1", "1.5", ".5", "1e3", '"s"', '"open', "#", "\n", "$"}
+    | {"9" * 400, "1.0e400", "4097", "0..1:3", "{0:1}"}
 )
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -59,3 +60,25 @@ def test_mutated_examples(name: str, where: int, cut: int, inserted: list[str]) 
     result = compile_inkling(source)
     assert_well_formed(result, source)
     assert compile_inkling(source) == result  # deterministic
+
+
+HUGE = "9" * 400
+
+
+def test_huge_numbers_are_reported_not_raised() -> None:
+    sources = {
+        f"constant Int8 x = {HUGE}": "E303",
+        f"constant Float32 x = {HUGE}": "E303",
+        f"schema S Int64{{0..{HUGE}:3}} x end": "E303",
+        f"schema S Float64{{0..1:{HUGE}}} x end": "E302",
+        f"schema S Luminance({HUGE}, 2) x end": "E414",
+        "constant Int8 x = 1.0e400": "E303",
+    }
+    for source, code in sources.items():
+        result = compile_inkling(source)
+        assert [error.code for error in result.errors] == [code], source
+        assert all(len(error.text) < 120 for error in result.errors)
+    threshold = compile_inkling(
+        EXAMPLES["find_the_center"].replace("maximize time_at_goal\n", f"score > {HUGE}\n")
+    )
+    assert [error.code for error in threshold.errors] == ["E303"]

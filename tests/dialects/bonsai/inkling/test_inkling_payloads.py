@@ -159,7 +159,7 @@ def test_values_that_do_not_fit_are_refused(values: dict, message: str) -> None:
 
 def test_other_type_errors() -> None:
     codec = PayloadCodec(schema("Float32 f, Bool b, String s"))
-    for values in ({"f": math.nan}, {"f": 1e39}, {"f": "1"}, {"b": 2}, {"s": 1}):
+    for values in ({"f": math.nan}, {"f": 1e39}, {"f": 10**400}, {"f": "1"}, {"b": 2}, {"s": 1}):
         with pytest.raises(PayloadError):
             codec.encode(values)
 
