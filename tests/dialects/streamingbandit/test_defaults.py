@@ -178,6 +178,20 @@ def test_ucb1_scenario_14(world: World) -> None:
     assert [data[str(i)]["action"]["treatment"] for i in range(4)] == ["1", "2", "3", "4"]  # each arm once
 
 
+def test_ucb1_tries_untried_arms_first_then_takes_the_highest_bound(world: World) -> None:
+    exp_id = create_default(world, 12)
+    experiment = world.open(exp_id)
+    experiment.set_theta({"n": 3, "m": 0.9}, key="treatment", value="1")
+    experiment.set_theta({"n": 1, "m": 0.1}, key="treatment", value="3")
+    assert world.get_action(exp_id)["action"] == {"treatment": "2", "propensity": 1}
+    # m + sqrt(2 ln N / n), N = 301: "1" scores 0.5 + 3.38, the greedy choice "2" only 0.6 + 0.34
+    for arm, n, m in [("1", 1, 0.5), ("2", 100, 0.6), ("3", 100, 0.1), ("4", 100, 0.1)]:
+        experiment.set_theta({"n": n, "m": m}, key="treatment", value=arm)
+    assert world.get_action(exp_id)["action"]["treatment"] == "1"
+    experiment.set_theta({"n": 2000}, key="treatment", value="1")  # now N is large and "1" well known
+    assert world.get_action(exp_id)["action"]["treatment"] == "2"
+
+
 def test_linucb_scenario_18(world: World) -> None:
     exp_id = create_default(world, 13)
     client = seed_all(18)
