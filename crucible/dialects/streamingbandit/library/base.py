@@ -22,11 +22,16 @@ def as_int(value: Any) -> int:
         return int(float(value))
 
 
-class Count:
-    """Number of observations `n`."""
+class Estimator:
+    """A dict of statistics with one main value; `+ - * /` with a number change the main value in place
+    and return None (as the original), refusing results outside [lowest, highest]."""
 
-    default: ClassVar[dict[str, Any]] = {"n": 0}
-    main: ClassVar[str] = "n"
+    default: ClassVar[dict[str, Any]] = {}
+    main: ClassVar[str] = ""
+    lowest: ClassVar[float] = -math.inf
+    highest: ClassVar[float] = math.inf
+    integral_sums: ClassVar[bool] = False
+    """Count and Mean add and subtract with `int()` on both sides (they still multiply with `float()`)."""
 
     def __init__(self, theta: Mapping[str, Any] | None = None) -> None:
         self.value: dict[str, Any] = dict(theta) if theta else dict(self.default)
@@ -37,26 +42,20 @@ class Count:
     def get_value(self) -> float:
         return float(self.value[self.main])
 
-    def update(self, value: Any = 1) -> None:
-        self.value["n"] = as_int(self.value["n"]) + as_int(value)
-
-    def increment(self) -> None:
-        self.value["n"] = as_int(self.value["n"]) + 1
-
-    # Operators change the main value in place and return None (as the original); Count and Mean add
-    # and subtract integers, multiply and divide floats.
     def _apply(self, operation: Callable[[Any, Any], Any], other: Any, integral: bool) -> None:
         convert = as_int if integral else float
-        self._set_main(operation(convert(self.value[self.main]), convert(other)))
-
-    def _set_main(self, result: Any) -> None:
+        result = operation(convert(self.value[self.main]), convert(other))
+        if result < self.lowest or result > self.highest:
+            raise ValueError(
+                f"{type(self).__name__} value {result!r} is outside [{self.lowest}, {self.highest}]"
+            )
         self.value[self.main] = result
 
     def __add__(self, other: Any) -> None:
-        self._apply(lambda a, b: a + b, other, integral=True)
+        self._apply(lambda a, b: a + b, other, integral=self.integral_sums)
 
     def __sub__(self, other: Any) -> None:
-        self._apply(lambda a, b: a - b, other, integral=True)
+        self._apply(lambda a, b: a - b, other, integral=self.integral_sums)
 
     def __mul__(self, other: Any) -> None:
         self._apply(lambda a, b: a * b, other, integral=False)
@@ -66,6 +65,20 @@ class Count:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.value!r})"
+
+
+class Count(Estimator):
+    """Number of observations `n`."""
+
+    default: ClassVar[dict[str, Any]] = {"n": 0}
+    main: ClassVar[str] = "n"
+    integral_sums: ClassVar[bool] = True
+
+    def update(self, value: Any = 1) -> None:
+        self.value["n"] = as_int(self.value["n"]) + as_int(value)
+
+    def increment(self) -> None:
+        self.value["n"] = as_int(self.value["n"]) + 1
 
 
 class Mean(Count):
@@ -84,27 +97,7 @@ class Mean(Count):
         return as_int(self.value["n"])
 
 
-class _FloatOperators(Count):
-    """Estimators whose operators work on floats and refuse results outside the value's range."""
-
-    lowest: ClassVar[float] = -math.inf
-    highest: ClassVar[float] = math.inf
-
-    def __add__(self, other: Any) -> None:
-        self._apply(lambda a, b: a + b, other, integral=False)
-
-    def __sub__(self, other: Any) -> None:
-        self._apply(lambda a, b: a - b, other, integral=False)
-
-    def _set_main(self, result: Any) -> None:
-        if not self.lowest <= result <= self.highest:
-            raise ValueError(
-                f"{type(self).__name__} value {result!r} is outside [{self.lowest}, {self.highest}]"
-            )
-        self.value[self.main] = result
-
-
-class Variance(_FloatOperators):
+class Variance(Estimator):
     """Welford running variance: `v` is the sample variance s/(n−1) once n ≥ 2."""
 
     default: ClassVar[dict[str, Any]] = {"n": 0, "x_bar": 0, "s": 0, "v": 0}
@@ -123,7 +116,7 @@ class Variance(_FloatOperators):
             self.value["v"] = s / (n - 1)
 
 
-class Proportion(_FloatOperators):
+class Proportion(Estimator):
     """Running proportion `p` of `n` observations (x is 0/1, a bool, or numeric text)."""
 
     default: ClassVar[dict[str, Any]] = {"p": 0, "n": 0}
@@ -138,7 +131,7 @@ class Proportion(_FloatOperators):
         self.value["p"] = p + (float(x) - p) / n
 
 
-class Covariance(_FloatOperators):
+class Covariance(Estimator):
     """Running co-moment `cov` of x and y (not divided by n, as the original)."""
 
     default: ClassVar[dict[str, Any]] = {"n": 0, "x_bar": 0, "y_bar": 0, "cov": 0}
@@ -156,7 +149,7 @@ class Covariance(_FloatOperators):
         self.value.update(n=n, x_bar=x_bar, y_bar=y_bar, cov=cov)
 
 
-class Correlation(_FloatOperators):
+class Correlation(Estimator):
     """Running correlation `c` from the co-moment and the two sample variances (original formula)."""
 
     default: ClassVar[dict[str, Any]] = {
@@ -197,7 +190,7 @@ class List:
     """One estimator of type `_t` per name in `value_names`, read from a multi-key `get_theta` result."""
 
     def __init__(
-        self, objects: Mapping[Any, Any] | None, _t: type[Count], value_names: Iterable[Any]
+        self, objects: Mapping[Any, Any] | None, _t: type[Estimator], value_names: Iterable[Any]
     ) -> None:
         objects = objects or {}
         self.value_names: list[Any] = list(value_names)
