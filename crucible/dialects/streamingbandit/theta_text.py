@@ -112,7 +112,7 @@ def child_range(prefix: str) -> tuple[str, str]:
 def selected_keys(hash_keys: Iterable[str], prefix: str, exact: bool) -> list[str]:
     """The hash keys a read (or delete) at `prefix` addresses, sorted."""
     if exact:
-        return [prefix] if prefix in set(hash_keys) else []
+        return [prefix] if any(k == prefix for k in hash_keys) else []
     return sorted(k for k in hash_keys if in_scope(k, prefix))
 
 
@@ -154,7 +154,10 @@ def read_theta(
     """`self.get_theta(key, value, name, all_float)` against `store` (theta key → hash)."""
     prefix = theta_key(exp_id, key, value, name)
     exact = is_exact(value)
-    selected = {k: store[k] for k in selected_keys(store.keys(), prefix, exact)}
+    if exact:  # a direct lookup, as an indexed store does
+        selected = {prefix: store[prefix]} if prefix in store else {}
+    else:
+        selected = {k: store[k] for k in selected_keys(store.keys(), prefix, exact)}
     result = shape_theta(prefix, selected, exact)
     return float_values(result) if all_float else result
 
