@@ -1,0 +1,579 @@
+"""Server side of the sandbox: starts the host, keeps a pool of pre-forked workers, runs calls.
+
+Calls run on a blocking path (`run_sync`, for tests, the CLI and threads) that the async API (`run`)
+offloads to a thread pool, so the event loop never waits on a worker. Every limit that protects the
+server (wall clock, queue timeout, concurrency, message size) is enforced here, never trusted to the child.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import functools
+import inspect
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from crucible.engines.sandbox.channel import Channel, ProtocolError, encode_message
+from crucible.engines.sandbox.host import CONTROL_MESSAGE_BYTES, bootstrap_command
+from crucible.engines.sandbox.outcomes import (
+    JSON,
+    CallResult,
+    SandboxBusy,
+    SandboxError,
+    SandboxUnavailable,
+    SandboxViolation,
+    TimeLimitExceeded,
+    WorkerDied,
+    error_from_wire,
+)
+from crucible.engines.sandbox.policy import Policy
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PRELOAD = (
+    "numpy",
+    "scipy",
+    "scipy.stats",
+    "scipy.special",
+    "scipy.optimize",
+    "scipy.linalg",
+    "scipy.integrate",
+    "scipy.interpolate",
+    "random",
+    "math",
+)
+"""Modules imported once in the host, before any worker is forked."""
+
+RequestHandler = Callable[[JSON], JSON | Awaitable[JSON]]
+"""Answers a worker's request during a call; raise `SandboxViolation` to refuse it."""
+
+_HOST_STDERR_CAP = 64 * 1024
+_EXIT_REPORT_WAIT = 2.0
+_NOBODY = 65534
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-call time limits (the memory limit is per worker: see `SandboxConfig.memory_mb`)."""
+
+    cpu_seconds: float = 5.0
+    wall_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Everything the pool needs; `runtimes` maps each runtime module's dotted name to its policy."""
+
+    runtimes: Mapping[str, Policy]
+    preload: tuple[str, ...] = DEFAULT_PRELOAD
+    memory_mb: int = 512
+    limits: Limits = field(default_factory=Limits)
+    max_concurrency: int = 2 * (os.cpu_count() or 1)
+    queue_timeout: float = 5.0
+    max_calls_per_worker: int = 1000
+    prefork: int | None = None
+    """Fresh (not yet owned) workers kept ready; default `max_concurrency`."""
+    max_workers: int | None = None
+    """Cap on live workers, idle ones included; default `max(16, 4 * max_concurrency)`."""
+    worker_uid: int | None = None
+    """User id workers switch to when the server runs as root; default `nobody` (65534)."""
+    seccomp: bool = True
+    network_namespace: bool = True
+    python: str = sys.executable
+    start_timeout: float = 60.0
+
+
+@dataclass
+class _Worker:
+    pid: int
+    channel: Channel
+    pidfd: int
+    owner: str | None = None
+    calls: int = 0
+
+
+class SandboxPool:
+    """A sandbox host with its workers. Use `with SandboxPool(config) as pool:` or `start()`/`close()`."""
+
+    def __init__(self, config: SandboxConfig) -> None:
+        if not sys.platform.startswith("linux"):
+            raise RuntimeError("the sandbox requires Linux (fork, pidfd, setrlimit, seccomp)")
+        self.config = config
+        self.prefork = config.prefork if config.prefork is not None else config.max_concurrency
+        self.max_workers = config.max_workers or max(16, 4 * config.max_concurrency)
+        self.facts: dict[str, Any] = {}
+        self._cond = threading.Condition()
+        self._slots = threading.BoundedSemaphore(config.max_concurrency)
+        self._fresh: deque[_Worker] = deque()
+        self._idle: OrderedDict[str, list[_Worker]] = OrderedDict()
+        self._busy = 0
+        self._pending = 0
+        self._exits: dict[int, int] = {}
+        self._control: socket.socket | None = None
+        self._control_lock = threading.Lock()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._workdir: str | None = None
+        self._threads: list[threading.Thread] = []
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._closed = False
+        self._broken: str | None = None
+
+    # ----------------------------------------------------------------- life cycle
+
+    def start(self) -> SandboxPool:
+        """Launch the host, wait until it has preloaded everything, and pre-fork workers."""
+        config = self.config
+        server_end, host_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._workdir = tempfile.mkdtemp(prefix="crucible-sandbox-")
+        os.chmod(self._workdir, 0o711)
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "OPENBLAS_NUM_THREADS": "1",
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        command = bootstrap_command(
+            config.python, host_end.fileno(), [os.path.abspath(p or os.curdir) for p in sys.path]
+        )
+        self._process = subprocess.Popen(
+            command,
+            env=env,
+            cwd=self._workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            pass_fds=(host_end.fileno(),),
+            start_new_session=True,
+        )
+        host_end.close()
+        self._control = server_end
+        self._spawn_thread(self._drain_host_stderr, "sandbox-host-stderr")
+        uid = config.worker_uid if config.worker_uid is not None else _NOBODY
+        server_end.send(
+            json.dumps(
+                {
+                    "preload": list(config.preload),
+                    "runtimes": {name: policy.to_wire() for name, policy in config.runtimes.items()},
+                    "memory_mb": config.memory_mb,
+                    "cpu_seconds": config.limits.cpu_seconds,
+                    "worker_uid": uid if os.geteuid() == 0 else None,
+                    "worker_gid": uid if os.geteuid() == 0 else None,
+                    "seccomp": config.seccomp,
+                    "network_namespace": config.network_namespace,
+                    "pdeathsig": threading.current_thread() is threading.main_thread(),
+                    "server_pid": os.getpid(),
+                }
+            ).encode()
+        )
+        server_end.settimeout(config.start_timeout)
+        try:
+            first = server_end.recv(CONTROL_MESSAGE_BYTES)
+        except OSError as exc:
+            self.close()
+            raise SandboxUnavailable(f"sandbox host did not start: {exc}") from None
+        server_end.settimeout(None)
+        message = json.loads(first) if first else {"ev": "error", "message": "host exited"}
+        if message.get("ev") != "ready":
+            self.close()
+            raise SandboxUnavailable(f"sandbox host failed to start: {message.get('message')}")
+        self.facts = {key: value for key, value in message.items() if key != "ev"}
+        self._spawn_thread(self._read_control, "sandbox-host-events")
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=4 * config.max_concurrency + 4, thread_name_prefix="sandbox-call"
+        )
+        with self._cond:
+            self._replenish()
+        return self
+
+    def close(self) -> None:
+        """Kill every worker and the host, and wait for them; safe to call twice."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            workers = list(self._fresh) + [w for ws in self._idle.values() for w in ws]
+            self._fresh.clear()
+            self._idle.clear()
+            self._cond.notify_all()
+        for worker in workers:
+            self._kill(worker)
+        if self._control is not None:
+            with contextlib.suppress(OSError):
+                self._control.shutdown(socket.SHUT_RDWR)
+            self._control.close()
+        if self._process is not None:
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+
+    def __enter__(self) -> SandboxPool:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def status(self) -> dict[str, Any]:
+        """Counts and lock-down facts, for health checks and logs."""
+        with self._cond:
+            return {
+                **self.facts,
+                "fresh": len(self._fresh),
+                "idle": sum(len(ws) for ws in self._idle.values()),
+                "busy": self._busy,
+                "pending": self._pending,
+                "broken": self._broken,
+            }
+
+    # ----------------------------------------------------------------- calls
+
+    async def run(
+        self,
+        runtime: str,
+        owner: str,
+        *,
+        code: str = "",
+        payload: JSON = None,
+        handler: RequestHandler | None = None,
+        limits: Limits | None = None,
+        seed: int | None = None,
+    ) -> CallResult:
+        """Async form of `run_sync` for an asyncio server: the blocking work runs on a thread; an async
+        `handler` is run on the caller's event loop."""
+        if self._executor is None:
+            raise RuntimeError("sandbox pool is not started")
+        loop = asyncio.get_running_loop()
+        deadline = time.monotonic() + self.config.queue_timeout
+        call = functools.partial(
+            self._run,
+            runtime,
+            owner,
+            code,
+            payload,
+            handler,
+            limits or self.config.limits,
+            seed,
+            deadline,
+            loop,
+        )
+        return await loop.run_in_executor(self._executor, call)
+
+    def run_sync(
+        self,
+        runtime: str,
+        owner: str,
+        *,
+        code: str = "",
+        payload: JSON = None,
+        handler: RequestHandler | None = None,
+        limits: Limits | None = None,
+        seed: int | None = None,
+    ) -> CallResult:
+        """Run one call of `runtime` for `owner`; return its result or raise a `SandboxError` subclass."""
+        deadline = time.monotonic() + self.config.queue_timeout
+        return self._run(
+            runtime, owner, code, payload, handler, limits or self.config.limits, seed, deadline, None
+        )
+
+    def _run(
+        self,
+        runtime: str,
+        owner: str,
+        code: str,
+        payload: JSON,
+        handler: RequestHandler | None,
+        limits: Limits,
+        seed: int | None,
+        queue_deadline: float,
+        loop: asyncio.AbstractEventLoop | None,
+    ) -> CallResult:
+        if runtime not in self.config.runtimes:
+            raise ValueError(f"sandbox runtime {runtime!r} is not registered")
+        message = encode_message(
+            {
+                "t": "call",
+                "owner": owner,
+                "runtime": runtime,
+                "code": code,
+                "payload": payload,
+                "seed": seed,
+                "cpu_seconds": limits.cpu_seconds,
+            }
+        )
+        worker = self._acquire(owner, queue_deadline)
+        reusable = False
+        try:
+            result = self._converse(worker, message, handler, limits, loop)
+            reusable = True
+            return result
+        finally:
+            self._release(worker, reusable)
+
+    def _converse(
+        self,
+        worker: _Worker,
+        message: bytes,
+        handler: RequestHandler | None,
+        limits: Limits,
+        loop: asyncio.AbstractEventLoop | None,
+    ) -> CallResult:
+        deadline = time.monotonic() + limits.wall_seconds
+        channel = worker.channel
+        try:
+            channel.sock.settimeout(limits.wall_seconds)
+            channel.send_encoded(message)
+            while True:
+                reply = channel.recv(deadline)
+                if reply is None:
+                    raise self._death_of(worker, limits)
+                if not isinstance(reply, dict):
+                    raise ProtocolError("message is not an object")
+                kind = reply.get("t")
+                if kind == "rpc":
+                    channel.send_encoded(self._answer(reply.get("body"), handler, loop, deadline))
+                elif kind == "done":
+                    break
+                else:
+                    raise ProtocolError(f"unexpected message {kind!r}")
+        except _HandlerFailure as failure:
+            self._kill(worker)
+            raise failure.error from None
+        except TimeoutError:
+            self._kill(worker)
+            raise TimeLimitExceeded(limits.wall_seconds, "wall") from None
+        except (ProtocolError, OSError) as exc:
+            self._kill(worker)
+            if isinstance(exc, OSError) and not isinstance(exc, ProtocolError):
+                raise self._death_of(worker, limits) from None
+            raise SandboxViolation(f"sandbox protocol error: {exc}") from None
+        output = reply.get("output")
+        output = output if isinstance(output, str) else ""
+        if reply.get("ok") is True:
+            worker.calls += 1
+            return CallResult(value=reply.get("value"), output=output, worker_pid=worker.pid)
+        error_data = reply.get("error")
+        error = error_from_wire(error_data if isinstance(error_data, dict) else {})
+        error.output = output  # type: ignore[attr-defined]
+        if isinstance(error, TimeLimitExceeded):
+            error = TimeLimitExceeded(limits.cpu_seconds, "cpu")
+        raise error
+
+    def _answer(
+        self,
+        body: JSON,
+        handler: RequestHandler | None,
+        loop: asyncio.AbstractEventLoop | None,
+        deadline: float,
+    ) -> bytes:
+        if handler is None:
+            return encode_message({"t": "refused", "detail": "this call accepts no requests"})
+        try:
+            answer = handler(body)
+            if inspect.isawaitable(answer):
+                answer = _wait_awaitable(answer, loop, deadline)
+            return encode_message({"t": "reply", "body": answer})
+        except SandboxViolation as exc:
+            return encode_message({"t": "refused", "detail": exc.detail})
+        except BaseException as exc:
+            raise _HandlerFailure(exc) from exc
+
+    def _death_of(self, worker: _Worker, limits: Limits) -> SandboxError:
+        """Why a worker went away: the host reports its wait status."""
+        self._kill(worker)
+        status = self._wait_exit(worker.pid)
+        if status is None:
+            return WorkerDied(None, None)
+        if os.WIFSIGNALED(status):
+            number = os.WTERMSIG(status)
+            if number == signal.SIGXCPU:
+                return TimeLimitExceeded(limits.cpu_seconds, "cpu")
+            return WorkerDied(number)
+        return WorkerDied(None, os.WEXITSTATUS(status))
+
+    def _wait_exit(self, pid: int) -> int | None:
+        deadline = time.monotonic() + _EXIT_REPORT_WAIT
+        with self._cond:
+            while pid not in self._exits:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._broken:
+                    return None
+                self._cond.wait(remaining)
+            return self._exits.pop(pid)
+
+    # ----------------------------------------------------------------- workers
+
+    def _acquire(self, owner: str, deadline: float) -> _Worker:
+        started = time.monotonic()
+        if not self._slots.acquire(timeout=max(0.0, deadline - started)):
+            raise SandboxBusy(time.monotonic() - started)
+        try:
+            with self._cond:
+                while True:
+                    if self._closed or self._broken:
+                        raise SandboxUnavailable(
+                            f"sandbox pool is not available ({self._broken or 'closed'})"
+                        )
+                    owned = self._idle.get(owner)
+                    if owned:
+                        worker = owned.pop()
+                        if not owned:
+                            del self._idle[owner]
+                        break
+                    if self._fresh:
+                        worker = self._fresh.popleft()
+                        worker.owner = owner
+                        break
+                    self._replenish(extra=1)
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise SandboxBusy(time.monotonic() - started)
+                    self._cond.wait(remaining)
+                self._busy += 1
+                self._replenish()
+                return worker
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def _release(self, worker: _Worker, reusable: bool) -> None:
+        with self._cond:
+            self._busy -= 1
+            keep = reusable and not self._closed and worker.calls < self.config.max_calls_per_worker
+            if keep:
+                assert worker.owner is not None
+                self._idle.setdefault(worker.owner, []).append(worker)
+                self._idle.move_to_end(worker.owner)
+            self._replenish()
+        if not keep:
+            self._kill(worker)
+        self._slots.release()
+
+    def _replenish(self, extra: int = 0) -> None:
+        """Ask the host for workers until `prefork` fresh ones exist (lock held), evicting idle workers
+        of other owners when the `max_workers` cap is reached."""
+        if self._closed or self._broken or self._control is None:
+            return
+        wanted = self.prefork + extra - len(self._fresh) - self._pending
+        if wanted <= 0:
+            return
+        live = len(self._fresh) + self._pending + self._busy + sum(len(ws) for ws in self._idle.values())
+        while live + wanted > self.max_workers and self._idle:
+            owner, workers = next(iter(self._idle.items()))
+            victim = workers.pop(0)
+            if not workers:
+                del self._idle[owner]
+            self._kill(victim)
+            live -= 1
+        wanted = min(wanted, self.max_workers - live)
+        if wanted <= 0:
+            return
+        self._pending += wanted
+        try:
+            with self._control_lock:
+                self._control.send(json.dumps({"op": "spawn", "n": wanted}).encode())
+        except OSError as exc:
+            self._broken = f"host unreachable: {exc}"
+            self._cond.notify_all()
+
+    def _kill(self, worker: _Worker) -> None:
+        if worker.pidfd < 0:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(worker.pidfd, signal.SIGKILL)
+        os.close(worker.pidfd)
+        worker.pidfd = -1
+        worker.channel.close()
+
+    # ----------------------------------------------------------------- host events
+
+    def _read_control(self) -> None:
+        assert self._control is not None
+        control = self._control
+        while True:
+            try:
+                data, fds, _, _ = socket.recv_fds(control, CONTROL_MESSAGE_BYTES, 2)
+            except OSError:
+                data, fds = b"", []
+            if not data:
+                with self._cond:
+                    if not self._closed:
+                        self._broken = "sandbox host exited"
+                        log.error("sandbox host exited unexpectedly")
+                    self._cond.notify_all()
+                return
+            message = json.loads(data)
+            with self._cond:
+                if message.get("ev") == "spawned" and len(fds) == 2:
+                    sock = socket.socket(fileno=fds[0])
+                    worker = _Worker(pid=int(message["pid"]), channel=Channel(sock), pidfd=fds[1])
+                    self._pending = max(0, self._pending - 1)
+                    if self._closed:
+                        self._kill(worker)
+                    else:
+                        self._fresh.append(worker)
+                elif message.get("ev") == "exited":
+                    self._exits[int(message["pid"])] = int(message["status"])
+                    if len(self._exits) > 4096:  # reports nobody waited for (normal retirements)
+                        for pid in list(self._exits)[:2048]:
+                            del self._exits[pid]
+                else:
+                    for fd in fds:
+                        os.close(fd)
+                self._cond.notify_all()
+
+    def _drain_host_stderr(self) -> None:
+        assert self._process is not None and self._process.stderr is not None
+        logged = 0
+        for line in self._process.stderr:
+            if logged < _HOST_STDERR_CAP:
+                log.warning("sandbox host: %s", line.decode(errors="replace").rstrip())
+                logged += len(line)
+
+    def _spawn_thread(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+
+class _HandlerFailure(Exception):
+    """The server's own request handler failed (or answered with an unsendable value): a server
+    error, re-raised to the caller as it was, never reported as the user's fault."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _wait_awaitable(answer: Awaitable[JSON], loop: asyncio.AbstractEventLoop | None, deadline: float) -> JSON:
+    if loop is None:
+        return asyncio.run(_as_coroutine(answer))
+    future = asyncio.run_coroutine_threadsafe(_as_coroutine(answer), loop)
+    return future.result(timeout=max(0.0, deadline - time.monotonic()))
+
+
+async def _as_coroutine(answer: Awaitable[JSON]) -> JSON:
+    return await answer
