@@ -1,4 +1,4 @@
-"""Worker lock-down at the interpreter and process level: the audit hook and the resource limits.
+"""Worker lock-down at the interpreter and process level: the audit hook, resource limits, CPU timer.
 
 The audit hook is default-deny: besides a few harmless events, everything the interpreter reports (files,
 processes, sockets, ctypes, imports, frames, code objects, ...) is refused, and `compile`/`exec` pass only
@@ -8,6 +8,7 @@ when the sandbox itself asked for them.
 from __future__ import annotations
 
 import resource
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -124,6 +125,13 @@ def cpu_limit_for(cpu_seconds: float) -> int:
 
 
 def arm_cpu_limit(gate: AuditGate, cpu_seconds: float) -> None:
-    """Give the next call `cpu_seconds` of CPU time before SIGXCPU ends the worker."""
+    """Give the next call `cpu_seconds` of CPU time: a profiling timer ends the worker (SIGPROF) on
+    time, and RLIMIT_CPU (whole seconds, rounded up) ends it with SIGXCPU should the timer not."""
     gate.allow_setrlimit()
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_limit_for(cpu_seconds), resource.RLIM_INFINITY))
+    signal.setitimer(signal.ITIMER_PROF, cpu_seconds)
+
+
+def disarm_cpu_limit() -> None:
+    """Stop the per-call timer between calls (an idle worker uses no CPU, but be exact)."""
+    signal.setitimer(signal.ITIMER_PROF, 0)

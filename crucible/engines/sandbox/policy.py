@@ -199,8 +199,8 @@ class _Checker(ast.NodeVisitor):
             self.refuse(node, f"use of the name '{name}' is not allowed")
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
+        self.generic_visit(node)  # inner first: report `x.__class__` before `.__base__` after it
         self.check_attribute(node, node.attr)
-        self.generic_visit(node)
 
     def visit_Name(self, node: ast.Name) -> None:
         self.check_name(node, node.id)

@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PRELOAD = (
     "numpy",
+    "numpy.random",
+    "numpy.linalg",
     "scipy",
     "scipy.stats",
     "scipy.special",
@@ -409,7 +411,7 @@ class SandboxPool:
             return WorkerDied(None, None)
         if os.WIFSIGNALED(status):
             number = os.WTERMSIG(status)
-            if number == signal.SIGXCPU:
+            if number in (signal.SIGXCPU, signal.SIGPROF):
                 return TimeLimitExceeded(limits.cpu_seconds, "cpu")
             return WorkerDied(number)
         return WorkerDied(None, os.WEXITSTATUS(status))

@@ -93,7 +93,7 @@ class ModuleGate:
                 f"access to attribute '{name}' of module '{module.__name__}' is not allowed"
             )
         dotted = f"{module.__name__}.{name}"
-        if dotted in self.policy.denied_names:
+        if dotted in self.policy.denied_names or dotted in self.policy.denied_modules:
             self.violations.refuse(f"'{dotted}' is not available in the sandbox")
         try:
             value = getattr(module, name)

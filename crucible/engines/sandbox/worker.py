@@ -23,6 +23,7 @@ from crucible.engines.sandbox.audit import (
     AuditGate,
     apply_rlimits,
     arm_cpu_limit,
+    disarm_cpu_limit,
     forbid_forking,
     install_audit_hook,
 )
@@ -230,6 +231,7 @@ class Worker:
         except BaseException as exc:
             error = self.describe(exc)
         finally:
+            disarm_cpu_limit()
             sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
         if VIOLATIONS.first is not None:
             error = VIOLATIONS.first
@@ -274,15 +276,15 @@ def _message_of(exc: BaseException) -> str:
 
 def _reseed(seed: JSON) -> None:
     """Fresh randomness per call (or a reproducible run when the caller gives a seed)."""
-    numpy = sys.modules.get("numpy")
+    numpy_random = sys.modules.get("numpy.random")  # never import it here: the audit hook would refuse
     if isinstance(seed, int) and not isinstance(seed, bool):
         random.seed(seed)
-        if numpy is not None:
-            numpy.random.seed(seed % 2**32)
+        if numpy_random is not None:
+            numpy_random.seed(seed % 2**32)
         return
     random.seed(os.urandom(32))
-    if numpy is not None:
-        numpy.random.seed(int.from_bytes(os.urandom(4), "little"))
+    if numpy_random is not None:
+        numpy_random.seed(int.from_bytes(os.urandom(4), "little"))
 
 
 def main(
@@ -317,8 +319,8 @@ def _lock_down(
         os.dup2(channel_fd, 3)
     os.closerange(4, 1 << 20)
     channel = Channel(socket.socket(fileno=3))
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGPROF, signal.SIGXCPU):
+        signal.signal(number, signal.SIG_DFL)
     os.environ.clear()
     apply_rlimits(settings.memory_mb, settings.cpu_seconds)
     if settings.uid is not None and os.geteuid() == 0:
