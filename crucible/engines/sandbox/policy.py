@@ -170,15 +170,26 @@ def check_code(source: str, policy: Policy, filename: str = "<user>") -> ast.Mod
         raise CodeError("SyntaxError", str(exc.msg), exc.lineno, filename) from None
     except ValueError as exc:  # e.g. null bytes in the source
         raise CodeError("SyntaxError", str(exc), None, filename) from None
-    _Checker(policy).visit(tree)
+    except (MemoryError, RecursionError):
+        raise CodeError("SyntaxError", _TOO_COMPLEX, None, filename) from None
+    try:
+        _Checker(policy).visit(tree)
+    except RecursionError:
+        raise CodeError("SyntaxError", _TOO_COMPLEX, None, filename) from None
     return tree
+
+
+_TOO_COMPLEX = "the code is too deeply nested to be checked"
 
 
 def compile_code(source: str, policy: Policy, filename: str) -> CodeType:
     """Check, rewrite `x.format` into the guarded form, and compile for `exec`."""
     tree = check_code(source, policy, filename)
-    tree = ast.fix_missing_locations(_FormatRewriter().visit(tree))
-    return compile(tree, filename, "exec", dont_inherit=True)
+    try:
+        tree = ast.fix_missing_locations(_FormatRewriter().visit(tree))
+        return compile(tree, filename, "exec", dont_inherit=True)
+    except (MemoryError, RecursionError):
+        raise CodeError("SyntaxError", _TOO_COMPLEX, None, filename) from None
 
 
 class _Checker(ast.NodeVisitor):

@@ -266,23 +266,8 @@ class SandboxPool:
     ) -> CallResult:
         """Async form of `run_sync` for an asyncio server: the blocking work runs on a thread; an async
         `handler` is run on the caller's event loop."""
-        if self._executor is None:
-            raise RuntimeError("sandbox pool is not started")
-        loop = asyncio.get_running_loop()
-        deadline = time.monotonic() + self.config.queue_timeout
-        call = functools.partial(
-            self._run,
-            runtime,
-            owner,
-            code,
-            payload,
-            handler,
-            limits or self.config.limits,
-            seed,
-            deadline,
-            loop,
-        )
-        return await loop.run_in_executor(self._executor, call)
+        fields = {"runtime": runtime, "owner": owner, "code": code, "payload": payload, "seed": seed}
+        return await self._offload(fields, handler, limits)
 
     def run_sync(
         self,
@@ -295,38 +280,46 @@ class SandboxPool:
         limits: Limits | None = None,
         seed: int | None = None,
     ) -> CallResult:
-        """Run one call of `runtime` for `owner`; return its result or raise a `SandboxError` subclass."""
+        """Run one call of `runtime` for `owner`: the runtime module's `run(ctx)` in a worker, with
+        `code` and `payload` in `ctx`, and `handler` answering its requests. Returns the result or
+        raises a `SandboxError` subclass (or, unchanged, whatever `handler` raised)."""
+        fields = {"runtime": runtime, "owner": owner, "code": code, "payload": payload, "seed": seed}
+        return self._run(fields, handler, limits, time.monotonic() + self.config.queue_timeout, None)
+
+    async def check(self, runtime: str, owner: str, code: str, *, filename: str = "<user>") -> None:
+        """Async form of `check_sync`."""
+        fields = {"runtime": runtime, "owner": owner, "code": code, "check": True, "filename": filename}
+        await self._offload(fields, None, None)
+
+    def check_sync(self, runtime: str, owner: str, code: str, *, filename: str = "<user>") -> None:
+        """The static check (`check_code` under the runtime's policy) run inside a worker, so parsing
+        hostile source cannot hurt the server; raises `CodeError` (syntax) or `SandboxViolation`."""
+        fields = {"runtime": runtime, "owner": owner, "code": code, "check": True, "filename": filename}
+        self._run(fields, None, None, time.monotonic() + self.config.queue_timeout, None)
+
+    async def _offload(
+        self, fields: dict[str, JSON], handler: RequestHandler | None, limits: Limits | None
+    ) -> Any:
+        if self._executor is None:
+            raise SandboxUnavailable("sandbox pool is not started")
+        loop = asyncio.get_running_loop()
         deadline = time.monotonic() + self.config.queue_timeout
-        return self._run(
-            runtime, owner, code, payload, handler, limits or self.config.limits, seed, deadline, None
-        )
+        call = functools.partial(self._run, fields, handler, limits, deadline, loop)
+        return await loop.run_in_executor(self._executor, call)
 
     def _run(
         self,
-        runtime: str,
-        owner: str,
-        code: str,
-        payload: JSON,
+        fields: dict[str, JSON],
         handler: RequestHandler | None,
-        limits: Limits,
-        seed: int | None,
+        limits: Limits | None,
         queue_deadline: float,
         loop: asyncio.AbstractEventLoop | None,
     ) -> CallResult:
-        if runtime not in self.config.runtimes:
-            raise ValueError(f"sandbox runtime {runtime!r} is not registered")
-        message = encode_message(
-            {
-                "t": "call",
-                "owner": owner,
-                "runtime": runtime,
-                "code": code,
-                "payload": payload,
-                "seed": seed,
-                "cpu_seconds": limits.cpu_seconds,
-            }
-        )
-        worker = self._acquire(owner, queue_deadline)
+        if fields["runtime"] not in self.config.runtimes:
+            raise ValueError(f"sandbox runtime {fields['runtime']!r} is not registered")
+        limits = limits or self.config.limits
+        message = encode_message({"t": "call", "cpu_seconds": limits.cpu_seconds, **fields})
+        worker = self._acquire(str(fields["owner"]), queue_deadline)
         reusable = False
         try:
             result = self._converse(worker, message, handler, limits, loop)
@@ -526,6 +519,9 @@ class SandboxPool:
                         self._broken = "sandbox host exited"
                         log.error("sandbox host exited unexpectedly")
                     self._cond.notify_all()
+                if self._process is not None:
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        self._process.wait(timeout=5)  # reap it: no zombie host
                 return
             message = json.loads(data)
             with self._cond:

@@ -218,7 +218,10 @@ class Worker:
             context = CallContext(
                 self, runtime, self.owner or "", str(message.get("code") or ""), message.get("payload")
             )
-            value = to_json(runtime.module.run(context))
+            if message.get("check"):
+                self.compile(context.code, runtime.policy, str(message.get("filename") or "<user>"))
+            else:
+                value = to_json(runtime.module.run(context))
             if VIOLATIONS.first is None:
                 report = encode_message({"t": "done", "ok": True, "value": value, "output": output.text()})
                 return report, False

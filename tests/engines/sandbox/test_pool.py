@@ -347,3 +347,20 @@ def test_status_reports_lockdown_facts(pool: SandboxPool) -> None:
     assert status["seccomp"] in (True, False)
     assert status["broken"] is None
     assert os.path.exists(f"/proc/{status['pid']}")
+
+
+def test_save_time_check_runs_in_a_worker(pool: SandboxPool) -> None:
+    pool.check_sync(RUNTIME, "alice", "import numpy as np\nx = np.zeros(3)")
+    with pytest.raises(SandboxViolation) as refused:
+        pool.check_sync(RUNTIME, "alice", "x = 1\nx = random._os")
+    assert refused.value.line == 2
+    with pytest.raises(CodeError) as syntax:
+        pool.check_sync(RUNTIME, "alice", "x = (", filename="<get_action>")
+    assert (syntax.value.type_name, syntax.value.line) == ("SyntaxError", 1)
+    with pytest.raises(CodeError, match="too deeply nested"):  # hostile source: never parsed by the server
+        pool.check_sync(RUNTIME, "alice", "x = " + "-" * 200_000 + "1")
+
+    async def check_async() -> None:
+        await pool.check(RUNTIME, "alice", "y = 2")
+
+    asyncio.run(check_async())
