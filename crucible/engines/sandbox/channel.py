@@ -6,6 +6,7 @@ bounds what a hostile worker can make the server buffer.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import struct
@@ -49,40 +50,66 @@ class Channel:
 
     def recv(self, deadline: float | None = None) -> JSON | None:
         """Read one message; raise `TimeoutError` once `deadline` (a `time.monotonic()` value) passes."""
-        header = self._read_exactly(_HEADER.size, deadline)
-        if header is None:
-            return None
-        (size,) = _HEADER.unpack(header)
-        if size > MAX_MESSAGE_BYTES:
-            raise MessageTooLarge(f"peer announced a message of {size} bytes")
-        body = self._read_exactly(size, deadline)
-        if body is None:
-            raise ProtocolError("stream ended inside a message")
-        try:
-            return json.loads(body)
-        except ValueError as exc:
-            raise ProtocolError(f"message is not JSON: {exc}") from None
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def _read_exactly(self, size: int, deadline: float | None) -> bytes | None:
-        buffer = self._buffer
-        while len(buffer) < size:
+        while True:
+            complete, message = self._take_message()
+            if complete:
+                return message
             if deadline is not None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError("deadline passed while waiting for the peer")
                 self.sock.settimeout(remaining)
             try:
-                chunk = self.sock.recv(max(_CHUNK, size - len(buffer)))
+                chunk = self.sock.recv(self._wanted())
             except TimeoutError:
                 raise TimeoutError("deadline passed while waiting for the peer") from None
-            if not chunk:
-                if buffer:
-                    raise ProtocolError("stream ended inside a message")
+            if not self._absorb(chunk):
                 return None
-            buffer += chunk
-        data = bytes(buffer[:size])
-        del buffer[:size]
-        return data
+
+    async def recv_async(self, loop: asyncio.AbstractEventLoop) -> JSON | None:
+        """`recv` for an event loop (the socket must be non-blocking); the caller bounds the wait."""
+        while True:
+            complete, message = self._take_message()
+            if complete:
+                return message
+            if not self._absorb(await loop.sock_recv(self.sock, self._wanted())):
+                return None
+
+    async def send_async(self, loop: asyncio.AbstractEventLoop, data: bytes) -> None:
+        await loop.sock_sendall(self.sock, data)
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def _take_message(self) -> tuple[bool, JSON]:
+        buffer = self._buffer
+        if len(buffer) < _HEADER.size:
+            return False, None
+        (size,) = _HEADER.unpack_from(buffer)
+        if size > MAX_MESSAGE_BYTES:
+            raise MessageTooLarge(f"peer announced a message of {size} bytes")
+        end = _HEADER.size + size
+        if len(buffer) < end:
+            return False, None
+        body = bytes(buffer[_HEADER.size : end])
+        del buffer[:end]
+        try:
+            return True, json.loads(body)
+        except ValueError as exc:
+            raise ProtocolError(f"message is not JSON: {exc}") from None
+
+    def _wanted(self) -> int:
+        buffer = self._buffer
+        if len(buffer) < _HEADER.size:
+            return _CHUNK
+        (size,) = _HEADER.unpack_from(buffer)
+        return max(_CHUNK, _HEADER.size + size - len(buffer))
+
+    def _absorb(self, chunk: bytes) -> bool:
+        """Append received bytes; False at a clean end of stream, `ProtocolError` inside a message."""
+        if not chunk:
+            if self._buffer:
+                raise ProtocolError("stream ended inside a message")
+            return False
+        self._buffer += chunk
+        return True

@@ -69,6 +69,7 @@ class Host:
             uid=config.get("worker_uid"),
             gid=config.get("worker_gid"),
             seccomp=use_seccomp,
+            reseed_each_call=bool(config.get("reseed_each_call")),
         )
         self.null_fd = os.open(os.devnull, os.O_RDWR)
         gc.collect()

@@ -268,6 +268,10 @@ def test_async_api_keeps_the_event_loop_free(pool: SandboxPool) -> None:
                 limits=Limits(cpu_seconds=30, wall_seconds=0.6),
             )
         )
+
+        def plain_handler(request: Any) -> Any:  # a plain handler runs on a thread
+            return request["value"] * 2
+
         results = await asyncio.gather(
             *(
                 pool.run(
@@ -275,7 +279,7 @@ def test_async_api_keeps_the_event_loop_free(pool: SandboxPool) -> None:
                     f"async-{i}",
                     code="box.result = box.ask({'value': box.payload})",
                     payload=i,
-                    handler=handler,
+                    handler=handler if i % 2 else plain_handler,
                 )
                 for i in range(6)
             )
@@ -364,3 +368,17 @@ def test_save_time_check_runs_in_a_worker(pool: SandboxPool) -> None:
         await pool.check(RUNTIME, "alice", "y = 2")
 
     asyncio.run(check_async())
+
+
+def test_cancelling_an_async_call_discards_its_worker(pool: SandboxPool) -> None:
+    async def main() -> int:
+        pid = (await pool.run(RUNTIME, "cancel", code="box.result = 1")).worker_pid
+        task = asyncio.create_task(pool.run(RUNTIME, "cancel", code="while True:\n    pass"))
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return pid
+
+    _wait_gone(asyncio.run(main()))
+    assert pool.run_sync(RUNTIME, "cancel", code="box.result = 2").value["result"] == 2
