@@ -64,6 +64,8 @@ RequestHandler = Callable[[JSON], JSON | Awaitable[JSON]]
 """Answers a worker's request during a call; raise `SandboxViolation` to refuse it."""
 
 _HOST_STDERR_CAP = 64 * 1024
+_RESTART_INTERVAL = 5.0
+_OUTPUT_CAP = 64 * 1024
 _EXIT_REPORT_WAIT = 2.0
 _NOBODY = 65534
 
@@ -108,6 +110,7 @@ class _Worker:
     pid: int
     channel: Channel
     pidfd: int
+    generation: int
     owner: str | None = None
     calls: int = 0
 
@@ -137,11 +140,38 @@ class SandboxPool:
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._closed = False
         self._broken: str | None = None
+        self._generation = 0
+        self._restart_lock = threading.Lock()
+        self._restart_after = 0.0
 
     # ----------------------------------------------------------------- life cycle
 
     def start(self) -> SandboxPool:
         """Launch the host, wait until it has preloaded everything, and pre-fork workers."""
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=4 * self.config.max_concurrency + 4, thread_name_prefix="sandbox-call"
+        )
+        try:
+            self._start_host()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def close(self) -> None:
+        """Kill every worker and the host, and wait for them; safe to call twice."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            self._cond.notify_all()
+        self._stop_host()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _start_host(self) -> None:
         config = self.config
         server_end, host_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._workdir = tempfile.mkdtemp(prefix="crucible-sandbox-")
@@ -157,7 +187,7 @@ class SandboxPool:
         command = bootstrap_command(
             config.python, host_end.fileno(), [os.path.abspath(p or os.curdir) for p in sys.path]
         )
-        self._process = subprocess.Popen(
+        process = subprocess.Popen(
             command,
             env=env,
             cwd=self._workdir,
@@ -168,8 +198,8 @@ class SandboxPool:
             start_new_session=True,
         )
         host_end.close()
-        self._control = server_end
-        self._spawn_thread(self._drain_host_stderr, "sandbox-host-stderr")
+        self._process, self._control = process, server_end
+        self._spawn_thread(self._drain_host_stderr, "sandbox-host-stderr", process)
         uid = config.worker_uid if config.worker_uid is not None else _NOBODY
         server_end.send(
             json.dumps(
@@ -192,32 +222,25 @@ class SandboxPool:
         try:
             first = server_end.recv(CONTROL_MESSAGE_BYTES)
         except OSError as exc:
-            self.close()
             raise SandboxUnavailable(f"sandbox host did not start: {exc}") from None
         server_end.settimeout(None)
         message = json.loads(first) if first else {"ev": "error", "message": "host exited"}
         if message.get("ev") != "ready":
-            self.close()
             raise SandboxUnavailable(f"sandbox host failed to start: {message.get('message')}")
-        self.facts = {key: value for key, value in message.items() if key != "ev"}
-        self._spawn_thread(self._read_control, "sandbox-host-events")
-        self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=4 * config.max_concurrency + 4, thread_name_prefix="sandbox-call"
-        )
         with self._cond:
+            self.facts = {key: value for key, value in message.items() if key != "ev"}
+            self._generation += 1
+            self._broken = None
+            self._pending = 0
+            self._spawn_thread(self._read_control, "sandbox-host-events", server_end, self._generation)
             self._replenish()
-        return self
 
-    def close(self) -> None:
-        """Kill every worker and the host, and wait for them; safe to call twice."""
+    def _stop_host(self) -> None:
+        """Kill the idle and fresh workers, then the host (which kills the rest), and wait for it."""
         with self._cond:
-            if self._closed:
-                return
-            self._closed = True
             workers = list(self._fresh) + [w for ws in self._idle.values() for w in ws]
             self._fresh.clear()
             self._idle.clear()
-            self._cond.notify_all()
         for worker in workers:
             self._kill(worker)
         if self._control is not None:
@@ -230,12 +253,21 @@ class SandboxPool:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
-        for thread in self._threads:
-            thread.join(timeout=5)
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
+
+    def _restart_host(self) -> None:
+        """Replace a host that died (at most once every few seconds), so the server keeps serving."""
+        with self._restart_lock:
+            with self._cond:
+                if not self._broken or self._closed:
+                    return
+            if time.monotonic() < self._restart_after:
+                raise SandboxUnavailable(f"sandbox pool is not available ({self._broken})")
+            self._restart_after = time.monotonic() + _RESTART_INTERVAL
+            log.warning("restarting the sandbox host (%s)", self._broken)
+            self._stop_host()
+            self._start_host()
 
     def __enter__(self) -> SandboxPool:
         return self.start()
@@ -388,7 +420,7 @@ class SandboxPool:
     def _outcome(self, worker: _Worker, reply: dict[str, JSON], limits: Limits) -> CallResult:
         """The result of a `done` report, or the failure it reports, raised."""
         output = reply.get("output")
-        output = output if isinstance(output, str) else ""
+        output = output[:_OUTPUT_CAP] if isinstance(output, str) else ""
         if reply.get("ok") is True:
             worker.calls += 1
             return CallResult(value=reply.get("value"), output=output, worker_pid=worker.pid)
@@ -505,7 +537,7 @@ class SandboxPool:
 
     def _try_acquire(self, owner: str) -> _Worker | None:
         """A worker for `owner` if one is ready right now (never waits: safe on the event loop)."""
-        if not self._slots.acquire(blocking=False):
+        if self._broken or not self._slots.acquire(blocking=False):
             return None
         try:
             with self._cond:
@@ -519,6 +551,8 @@ class SandboxPool:
 
     def _acquire(self, owner: str, deadline: float) -> _Worker:
         """A worker for `owner`, waiting (blocking) until `deadline` for a slot and a worker."""
+        if self._broken and not self._closed:
+            self._restart_host()
         started = time.monotonic()
         if not self._slots.acquire(timeout=max(0.0, deadline - started)):
             raise SandboxBusy(time.monotonic() - started)
@@ -557,7 +591,12 @@ class SandboxPool:
     def _release(self, worker: _Worker, reusable: bool) -> None:
         with self._cond:
             self._busy -= 1
-            keep = reusable and not self._closed and worker.calls < self.config.max_calls_per_worker
+            keep = (
+                reusable
+                and not self._closed
+                and worker.generation == self._generation
+                and worker.calls < self.config.max_calls_per_worker
+            )
             if keep:
                 assert worker.owner is not None
                 self._idle.setdefault(worker.owner, []).append(worker)
@@ -605,9 +644,7 @@ class SandboxPool:
 
     # ----------------------------------------------------------------- host events
 
-    def _read_control(self) -> None:
-        assert self._control is not None
-        control = self._control
+    def _read_control(self, control: socket.socket, generation: int) -> None:
         while True:
             try:
                 data, fds, _, _ = socket.recv_fds(control, CONTROL_MESSAGE_BYTES, 2)
@@ -615,21 +652,24 @@ class SandboxPool:
                 data, fds = b"", []
             if not data:
                 with self._cond:
-                    if not self._closed:
+                    current = generation == self._generation
+                    if current and not self._closed:
                         self._broken = "sandbox host exited"
                         log.error("sandbox host exited unexpectedly")
+                    process = self._process
                     self._cond.notify_all()
-                if self._process is not None:
+                if current and process is not None:
                     with contextlib.suppress(subprocess.TimeoutExpired):
-                        self._process.wait(timeout=5)  # reap it: no zombie host
+                        process.wait(timeout=5)  # reap it: no zombie host
                 return
             message = json.loads(data)
             with self._cond:
                 if message.get("ev") == "spawned" and len(fds) == 2:
                     sock = socket.socket(fileno=fds[0])
-                    worker = _Worker(pid=int(message["pid"]), channel=Channel(sock), pidfd=fds[1])
-                    self._pending = max(0, self._pending - 1)
-                    if self._closed:
+                    worker = _Worker(int(message["pid"]), Channel(sock), fds[1], generation)
+                    if generation == self._generation:
+                        self._pending = max(0, self._pending - 1)
+                    if self._closed or generation != self._generation:
                         self._kill(worker)
                     else:
                         self._fresh.append(worker)
@@ -643,16 +683,16 @@ class SandboxPool:
                         os.close(fd)
                 self._cond.notify_all()
 
-    def _drain_host_stderr(self) -> None:
-        assert self._process is not None and self._process.stderr is not None
+    def _drain_host_stderr(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stderr is not None
         logged = 0
-        for line in self._process.stderr:
+        for line in process.stderr:
             if logged < _HOST_STDERR_CAP:
                 log.warning("sandbox host: %s", line.decode(errors="replace").rstrip())
                 logged += len(line)
 
-    def _spawn_thread(self, target: Callable[[], None], name: str) -> None:
-        thread = threading.Thread(target=target, name=name, daemon=True)
+    def _spawn_thread(self, target: Callable[..., None], name: str, *args: Any) -> None:
+        thread = threading.Thread(target=target, name=name, args=args, daemon=True)
         thread.start()
         self._threads.append(thread)
 

@@ -176,7 +176,11 @@ class Worker:
         return compiled
 
     def request(self, body: JSON) -> JSON:
-        self.channel.send_encoded(encode_message({"t": "rpc", "body": to_json(body)}))
+        try:
+            data = encode_message({"t": "rpc", "body": to_json(body)})
+        except MessageTooLarge:
+            raise ValueError("sandbox request larger than the 16 MiB message cap") from None
+        self.channel.send_encoded(data)
         reply = self.channel.recv()
         if reply is None:
             os._exit(0)

@@ -48,6 +48,12 @@ class Box:
 
 def run(ctx: CallContext) -> Any:
     mode = ctx.payload.get("mode") if isinstance(ctx.payload, dict) else None
+    if mode == "garbage":  # a worker gone rogue: not JSON, then an absurd length
+        ctx._worker.channel.send_encoded(b"\x00\x00\x00\x05hello")
+    if mode == "huge":
+        ctx._worker.channel.send_encoded(b"\x7f\xff\xff\xff")
+    if mode == "big_request":
+        return ctx.request("x" * (17 * 2**20))
     if mode is not None:
         return _probe(mode)
     box = Box(ctx)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -382,3 +383,35 @@ def test_cancelling_an_async_call_discards_its_worker(pool: SandboxPool) -> None
 
     _wait_gone(asyncio.run(main()))
     assert pool.run_sync(RUNTIME, "cancel", code="box.result = 2").value["result"] == 2
+
+
+@pytest.mark.parametrize("mode", ["garbage", "huge"])
+def test_a_rogue_worker_cannot_confuse_the_server(pool: SandboxPool, mode: str) -> None:
+    with pytest.raises(SandboxViolation, match="protocol error"):
+        pool.run_sync(RUNTIME, "rogue", payload={"mode": mode})
+
+    async def call() -> None:
+        await pool.run(RUNTIME, "rogue", payload={"mode": mode})
+
+    with pytest.raises(SandboxViolation, match="protocol error"):
+        asyncio.run(call())
+    assert pool.run_sync(RUNTIME, "rogue", code="box.result = 1").value["result"] == 1
+
+
+def test_requests_over_the_message_cap_fail_in_the_code(pool: SandboxPool) -> None:
+    with pytest.raises(CodeError, match="16 MiB"):
+        pool.run_sync(RUNTIME, "alice", payload={"mode": "big_request"}, handler=lambda body: None)
+
+
+def test_a_dead_host_is_replaced_and_calls_go_on() -> None:
+    with SandboxPool(make_config(light=True, max_concurrency=1)) as restartable:
+        first = restartable.run_sync(RUNTIME, "o", code="box.result = 1").worker_pid
+        old_host = restartable.facts["pid"]
+        os.kill(old_host, signal.SIGKILL)
+        _wait_gone(old_host)
+        _wait_gone(first)  # workers die with their host (PR_SET_PDEATHSIG)
+        deadline = time.monotonic() + 5
+        while restartable.status()["broken"] is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert restartable.run_sync(RUNTIME, "o", code="box.result = 2").value["result"] == 2
+        assert restartable.facts["pid"] != old_host
