@@ -105,7 +105,14 @@ class Host:
     def spawn(self) -> None:
         assert self.settings is not None
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as exc:  # e.g. out of memory or processes: tell the server, keep serving
+            parent.close()
+            child.close()
+            print(f"sandbox host: cannot fork a worker: {exc}", file=sys.stderr, flush=True)
+            self.send_event({"ev": "spawn_failed"})
+            return
         if pid == 0:
             try:
                 worker_main(child.fileno(), self.null_fd, os.getppid(), self.runtimes, self.settings)
@@ -129,8 +136,11 @@ class Host:
         self.selector.unregister(pidfd)
         os.close(pidfd)
         _, status = os.waitpid(pid, 0)
+        self.send_event({"ev": "exited", "pid": pid, "status": status})
+
+    def send_event(self, event: dict[str, Any]) -> None:
         try:
-            self.control.send(json.dumps({"ev": "exited", "pid": pid, "status": status}).encode())
+            self.control.send(json.dumps(event).encode())
         except OSError:
             self.shutdown()
 

@@ -1,8 +1,9 @@
 """Server side of the sandbox: starts the host, keeps a pool of pre-forked workers, runs calls.
 
-Calls run on a blocking path (`run_sync`, for tests, the CLI and threads) that the async API (`run`)
-offloads to a thread pool, so the event loop never waits on a worker. Every limit that protects the
-server (wall clock, queue timeout, concurrency, message size) is enforced here, never trusted to the child.
+Two entry points share the worker bookkeeping: `run_sync` talks to the worker with blocking I/O (tests,
+CLI, threads) and `run` talks to it on the caller's event loop, moving only blocking parts (waiting for
+a worker, plain request handlers) to threads. Every limit that protects the server (wall clock, queue
+timeout, concurrency, message size) is enforced here, never trusted to the child.
 """
 
 from __future__ import annotations
@@ -124,6 +125,8 @@ class SandboxPool:
         self.config = config
         self.prefork = config.prefork if config.prefork is not None else config.max_concurrency
         self.max_workers = config.max_workers or max(16, 4 * config.max_concurrency)
+        if config.max_concurrency < 1 or self.prefork < 0 or self.max_workers < config.max_concurrency:
+            raise ValueError("need max_concurrency >= 1, prefork >= 0 and max_workers >= max_concurrency")
         self.facts: dict[str, Any] = {}
         self._cond = threading.Condition()
         self._slots = threading.BoundedSemaphore(config.max_concurrency)
@@ -426,7 +429,7 @@ class SandboxPool:
             return CallResult(value=reply.get("value"), output=output, worker_pid=worker.pid)
         error_data = reply.get("error")
         error = error_from_wire(error_data if isinstance(error_data, dict) else {})
-        error.output = output  # type: ignore[attr-defined]
+        error.output = output
         if isinstance(error, TimeLimitExceeded):
             error = TimeLimitExceeded(limits.cpu_seconds, "cpu")
         raise error
@@ -673,6 +676,9 @@ class SandboxPool:
                         self._kill(worker)
                     else:
                         self._fresh.append(worker)
+                elif message.get("ev") == "spawn_failed":
+                    if generation == self._generation:
+                        self._pending = max(0, self._pending - 1)
                 elif message.get("ev") == "exited":
                     self._exits[int(message["pid"])] = int(message["status"])
                     if len(self._exits) > 4096:  # reports nobody waited for (normal retirements)
