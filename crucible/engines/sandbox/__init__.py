@@ -2,9 +2,10 @@
 
 Generic: a dialect registers a *runtime module* (its code, run inside the worker: `run(ctx) -> JSON`)
 with a `Policy`, then calls `await pool.run(runtime, owner, code=..., payload=..., handler=...)`.
-Requires Linux.
+Requires Linux. Design, lock-down layers and outcomes: docs/sandbox.md.
 """
 
+from crucible.engines.sandbox.json_values import to_json
 from crucible.engines.sandbox.outcomes import (
     JSON,
     CallResult,
@@ -20,10 +21,12 @@ from crucible.engines.sandbox.outcomes import (
 )
 from crucible.engines.sandbox.policy import Policy, check_code
 from crucible.engines.sandbox.pool import DEFAULT_PRELOAD, Limits, RequestHandler, SandboxConfig, SandboxPool
+from crucible.engines.sandbox.worker import CallContext
 
 __all__ = [
     "DEFAULT_PRELOAD",
     "JSON",
+    "CallContext",
     "CallResult",
     "CodeError",
     "Limits",
@@ -40,4 +43,5 @@ __all__ = [
     "TimeLimitExceeded",
     "WorkerDied",
     "check_code",
+    "to_json",
 ]

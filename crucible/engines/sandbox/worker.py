@@ -122,7 +122,8 @@ class CallContext:
 
     def execute(self, code: str, names: Mapping[str, Any], *, filename: str = "<user>") -> dict[str, Any]:
         """Check and run user code with fresh globals; `names` join the builtins, so they are visible
-        everywhere (inside functions and classes too). Returns the globals the code left behind."""
+        everywhere (inside functions and classes too). Returns the globals the code left behind.
+        `filename` is what a `CodeError` reports: give each distinct piece of code its own."""
         compiled = self._worker.compile(code, self._runtime.policy, filename)
         visible = dict(self._runtime.builtins)
         visible.update(names)
