@@ -351,7 +351,12 @@ class SandboxPool:
         worker = self._try_acquire(owner)
         if worker is None:
             deadline = time.monotonic() + self.config.queue_timeout
-            worker = await loop.run_in_executor(self._executor, self._acquire, owner, deadline)
+            acquiring = self._executor.submit(self._acquire, owner, deadline)
+            try:
+                worker = await asyncio.wrap_future(acquiring)
+            except asyncio.CancelledError:
+                acquiring.add_done_callback(self._release_abandoned)
+                raise
         reusable = False
         try:
             result = await self._converse_async(worker, message, handler, limits, loop)
@@ -608,6 +613,11 @@ class SandboxPool:
         if not keep:
             self._kill(worker)
         self._slots.release()
+
+    def _release_abandoned(self, acquiring: concurrent.futures.Future[_Worker]) -> None:
+        """A caller was cancelled while a thread was still getting it a worker: hand the worker back."""
+        if not acquiring.cancelled() and acquiring.exception() is None:
+            self._release(acquiring.result(), reusable=True)
 
     def _replenish(self, extra: int = 0) -> None:
         """Ask the host for workers until `prefork` fresh ones exist (lock held), evicting idle workers

@@ -415,3 +415,23 @@ def test_a_dead_host_is_replaced_and_calls_go_on() -> None:
             time.sleep(0.01)
         assert restartable.run_sync(RUNTIME, "o", code="box.result = 2").value["result"] == 2
         assert restartable.facts["pid"] != old_host
+
+
+def test_a_caller_cancelled_while_queued_gives_its_slot_back() -> None:
+    config = make_config(
+        light=True, max_concurrency=1, queue_timeout=5, limits=Limits(cpu_seconds=30, wall_seconds=1)
+    )
+    with SandboxPool(config) as single:
+
+        async def main() -> Any:
+            spin = asyncio.create_task(single.run(RUNTIME, "a", code="while True:\n    pass"))
+            await asyncio.sleep(0.2)
+            queued = asyncio.create_task(single.run(RUNTIME, "b", code="box.result = 1"))
+            await asyncio.sleep(0.2)
+            queued.cancel()  # still waiting for the only slot
+            with pytest.raises(TimeLimitExceeded):
+                await spin
+            return await single.run(RUNTIME, "c", code="box.result = 3")
+
+        assert asyncio.run(main()).value["result"] == 3
+        assert single.status()["busy"] == 0
