@@ -1,0 +1,65 @@
+"""Run a command somewhere: local subprocesses by default, a Ray cluster (Jobs API) for scale-out.
+
+One executor instance is shared by every dialect, so its `max_concurrent` FIFO limit is global.
+The executor knows nothing of dialects: it takes a generic RunSpec and reports generic events;
+the caller maps them to its own statuses, logs and storage.
+
+    executor = create_executor("local", max_concurrent=2)
+    executor.submit(RunSpec(run_id=..., steps=[...], working_dir=..., outputs_dir=...), on_event)
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from crucible.core.executor.local import LocalExecutor
+from crucible.core.executor.queueing import default_max_concurrent
+from crucible.core.executor.runs import (
+    EventCallback,
+    Executor,
+    Finished,
+    LogLine,
+    Logs,
+    LogStream,
+    Queued,
+    Resources,
+    RunEvent,
+    Running,
+    RunSpec,
+    RunState,
+    Starting,
+    asyncio_queue_callback,
+)
+
+__all__ = [
+    "EventCallback",
+    "Executor",
+    "Finished",
+    "LocalExecutor",
+    "LogLine",
+    "LogStream",
+    "Logs",
+    "Queued",
+    "Resources",
+    "RunEvent",
+    "RunSpec",
+    "RunState",
+    "Running",
+    "Starting",
+    "asyncio_queue_callback",
+    "create_executor",
+    "default_max_concurrent",
+]
+
+
+def create_executor(
+    kind: Literal["local", "ray"] = "local",
+    *,
+    ray_address: str | None = None,
+    max_concurrent: int | None = None,
+    stop_grace_s: float = 10.0,
+) -> LocalExecutor:
+    """The executor the settings ask for; `max_concurrent` None means max(1, cpu_count // 2)."""
+    if kind == "local":
+        return LocalExecutor(max_concurrent=max_concurrent, stop_grace_s=stop_grace_s)
+    raise ValueError(f"unknown executor kind {kind!r}; expected 'local' or 'ray'")
