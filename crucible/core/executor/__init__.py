@@ -14,6 +14,7 @@ from typing import Literal
 
 from crucible.core.executor.local import LocalExecutor
 from crucible.core.executor.queueing import default_max_concurrent
+from crucible.core.executor.ray import RayExecutor
 from crucible.core.executor.runs import (
     EventCallback,
     Executor,
@@ -40,6 +41,7 @@ __all__ = [
     "LogStream",
     "Logs",
     "Queued",
+    "RayExecutor",
     "Resources",
     "RunEvent",
     "RunSpec",
@@ -58,8 +60,14 @@ def create_executor(
     ray_address: str | None = None,
     max_concurrent: int | None = None,
     stop_grace_s: float = 10.0,
-) -> LocalExecutor:
+) -> LocalExecutor | RayExecutor:
     """The executor the settings ask for; `max_concurrent` None means max(1, cpu_count // 2)."""
     if kind == "local":
         return LocalExecutor(max_concurrent=max_concurrent, stop_grace_s=stop_grace_s)
+    if kind == "ray":
+        if not ray_address:
+            raise ValueError("the ray executor needs ray_address (the dashboard's http URL)")
+        if not ray_address.startswith(("http://", "https://")):
+            raise ValueError(f"ray_address must be an http(s) URL, got {ray_address!r}")
+        return RayExecutor(ray_address, max_concurrent=max_concurrent, stop_grace_s=stop_grace_s)
     raise ValueError(f"unknown executor kind {kind!r}; expected 'local' or 'ray'")
