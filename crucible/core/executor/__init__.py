@@ -2,10 +2,40 @@
 
 One executor instance is shared by every dialect, so its `max_concurrent` FIFO limit is global.
 The executor knows nothing of dialects: it takes a generic RunSpec and reports generic events;
-the caller maps them to its own statuses, logs and storage.
+the caller maps them to its own statuses, logs and storage. What a dialect writes:
 
-    executor = create_executor("local", max_concurrent=2)
-    executor.submit(RunSpec(run_id=..., steps=[...], working_dir=..., outputs_dir=...), on_event)
+    executor = create_executor("local", max_concurrent=2, stop_grace_s=10)  # once, at start-up
+
+    def on_event(event: RunEvent) -> None:  # on the executor's thread: blocking DB writes are fine
+        match event:
+            case Starting():
+                transition(experiment, "starting")
+            case Running(handle=handle):
+                remember_handle(experiment, handle)  # for reattach after a restart
+                transition(experiment, "running")
+            case Logs(lines=lines):
+                append_logs(experiment, [line.text for line in lines])
+            case Finished(state=state, message=message, traceback=traceback):
+                transition(experiment, state.value, message, traceback)
+
+    executor.submit(
+        RunSpec(
+            run_id=f"polyaxon-{experiment.uuid}",
+            steps=[*build_steps, cmd],
+            working_dir=working_copy,
+            outputs_dir=outputs,
+            env={"PYTHONUNBUFFERED": "1", **dialect_env},
+            resources=Resources(cpus=1),
+            labels={"dialect": "polyaxon", "experiment": str(experiment.id)},
+            python_bin_dir=runner_venv / "bin",
+        ),
+        on_event,
+    )
+    executor.stop(f"polyaxon-{experiment.uuid}")  # returns at once, safe from an async route
+
+    # after a restart, for each run the database still has as running:
+    executor.reattach(run_id, stored_handle, on_event, lines_seen=stored_line_count)
+    # (local: the orphan is killed and reported failed; Ray: the job is followed again)
 """
 
 from __future__ import annotations

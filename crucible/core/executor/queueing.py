@@ -8,6 +8,7 @@ its event loop, (b) events of one run arrive in order, Finished last, and (c) a 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import queue
@@ -204,7 +205,7 @@ class QueueingExecutor(ABC):
             run.holds_slot = True
             self._slots_used += 1
             self._emit(run, Starting(run_id=run.run_id))
-            self._spawn_locked(run, lambda run=run: self._execute(run))
+            self._spawn_locked(run, functools.partial(self._execute, run))
 
     def _spawn_locked(self, run: ActiveRun, body: _Body) -> None:
         thread = threading.Thread(

@@ -78,8 +78,7 @@ class RayExecutor(QueueingExecutor):
             package_uri = self._upload(spec.working_dir)
         except (RayJobsError, httpx.HTTPError, OSError, PackageTooLarge) as error:
             return Outcome(RunState.FAILED, f"Could not upload the working directory to Ray: {error}")
-        if run.shutting_down.is_set():
-            return None  # never submitted: like a queued run, the restarted server submits it again
+        # A close() from here on still submits: the next server re-attaches by id (see _follow).
         if run.stop_requested.is_set():
             return Outcome(RunState.STOPPED, "Stopped before it started")
         request = job_request(spec, package_uri)
