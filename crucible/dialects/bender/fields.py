@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import sys
 import uuid
 from typing import Any
 
 from crucible.dialects.bender.errors import BenderProblem
 
 REQUIRED = "This field is required."
+MAX_DOUBLE = int(sys.float_info.max)
 MISSING = object()
 
 
@@ -99,16 +101,40 @@ def parse_number(value: Any) -> float | None:
     """DRF FloatField: finite numbers and numeric strings; not booleans."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
+    try:
+        if isinstance(value, int | float):
+            number = float(value)
+        elif isinstance(value, str):
             number = float(value.strip())
-        except ValueError:
+        else:
             return None
-    else:
+    except (ValueError, OverflowError):  # not a number, or an int no float can hold
         return None
     return number if math.isfinite(number) else None
+
+
+def is_unrepresentable(number: Any) -> bool:
+    """NaN, ±Infinity, or an integer beyond the range of a double (which nothing downstream can use)."""
+    if isinstance(number, float):
+        return not math.isfinite(number)
+    if isinstance(number, int) and not isinstance(number, bool):
+        return not -MAX_DOUBLE <= number <= MAX_DOUBLE
+    return False
+
+
+def has_unrepresentable_number(value: Any) -> bool:
+    """Whether any number anywhere in a parsed JSON document is unrepresentable (iterative: documents
+    may nest deeply)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif is_unrepresentable(item):
+            return True
+    return False
 
 
 def canonical_uuid(text: Any) -> str | None:

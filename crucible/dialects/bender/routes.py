@@ -17,12 +17,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from crucible.core.accounts import User, user_summary
-from crucible.core.http import BodyError, ErrorFormats, absolute_url, contains_non_finite, parse_json_bytes
+from crucible.core.http import BodyError, ErrorFormats, absolute_url, parse_json_bytes
 from crucible.core.services import Services
 from crucible.dialects.bender import algos, experiments, schemas, suggestions, trials, users
 from crucible.dialects.bender.auth import authenticate, require_user
 from crucible.dialects.bender.errors import BenderProblem, problem_response, routing_error_response
-from crucible.dialects.bender.fields import type_name
+from crucible.dialects.bender.fields import has_unrepresentable_number, type_name
 from crucible.dialects.bender.pagination import PageLinks, page_body, page_request
 from crucible.dialects.bender.quotas import Quotas
 
@@ -122,6 +122,11 @@ def done(_result: None) -> Response:
     return no_content()
 
 
+UNREPRESENTABLE = (
+    "Numbers must be finite and within the range of a double: NaN, Infinity and larger are not valid."
+)
+
+
 def parse_body(raw: bytes, request: Request, *, forms: bool, allow_nan: bool = False) -> dict[str, Any]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if forms and content_type == "application/x-www-form-urlencoded":
@@ -133,11 +138,12 @@ def parse_body(raw: bytes, request: Request, *, forms: bool, allow_nan: bool = F
     except BodyError as error:
         raise BenderProblem(400, {"detail": f"JSON parse error - {error}"}) from error
     except RecursionError as error:
-        raise BenderProblem(400, {"detail": "JSON parse error - too deeply nested"}) from error
-    if not allow_nan and contains_non_finite(data):  # e.g. 1e999, which Python reads as inf
-        raise BenderProblem(
-            400, {"detail": "JSON parse error - Numbers must be finite: NaN and Infinity are not valid JSON."}
-        )
+        raise BenderProblem(400, {"detail": "JSON parse error - Too deeply nested."}) from error
+    except ValueError as error:  # e.g. an integer with more digits than Python converts
+        raise BenderProblem(400, {"detail": f"JSON parse error - {error}"}) from error
+    # 1e999 reads as inf and 10**400 fits no float: refuse them like NaN (trials report them per field)
+    if not allow_nan and has_unrepresentable_number(data):
+        raise BenderProblem(400, {"detail": f"JSON parse error - {UNREPRESENTABLE}"})
     if not isinstance(data, dict):
         raise BenderProblem(
             400, {"non_field_errors": [f"Invalid data. Expected a dictionary, but got {type_name(data)}."]}

@@ -362,3 +362,22 @@ def test_weights_steer_the_parzen_estimator(alice: BenderUser, weighted: Callabl
         ]
         median = statistics.median(xs)
         assert (median > 5) if swapped else (median < 5), (swapped, xs)
+
+
+def test_a_space_without_probability_mass_is_reported_not_crashed(alice: BenderUser) -> None:
+    """normal(0, 1) truncated to (−∞, −1e308]: valid by §4.3's rules, but no float can be drawn there."""
+    experiment = alice.experiment()
+    parameters = [{"name": "p", "category": "normal", "search_space": {"mu": 0, "sigma": 1, "high": -1e308}}]
+    created = alice.post(
+        "/api/algos/", {"name": "a", "experiment": experiment["id"], "parameters": parameters}
+    )
+    if created.status_code == 400:  # refusing it up front is fine too
+        return
+    assert created.status_code == 201, created.text
+    response = alice.suggest(created.json()["id"], metric="loss")
+    if response.status_code == 200:
+        value = response.json()["p"]
+        assert math.isfinite(value) and value <= -1e308, value
+    else:
+        assert response.status_code == 400, response.text
+        assert response.json()["detail"].startswith("Search space of parameter 'p' is invalid: ")
