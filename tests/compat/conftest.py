@@ -65,12 +65,24 @@ def build_client_venv(target: Path) -> None:
     python = building / "bin" / "python"
     _pip(python, "--no-deps", CLIENT_PIN)
     _pip(python, *EXTRA_PINS)
-    check = subprocess.run(
-        [str(python), "-c", "import benderclient, jose, requests, numpy"], capture_output=True, text=True
-    )
-    if check.returncode != 0:
-        raise RuntimeError(f"the bender-client virtualenv does not import:\n{check.stderr}")
+    problem = import_problem(python)
+    if problem:
+        raise RuntimeError(f"the bender-client virtualenv does not import:\n{problem}")
     building.rename(target)
+
+
+def import_problem(python: Path) -> str | None:
+    """Why the client's virtualenv cannot import what the scripts need, or None when it can."""
+    check = subprocess.run(
+        [str(python), "-c", "import benderclient, jose, requests, numpy"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if check.returncode == 0:
+        return None
+    return check.stderr or f"exit status {check.returncode}"
 
 
 @pytest.fixture(scope="session")
@@ -83,7 +95,10 @@ def client_python() -> Path:
     target = root / f"bender-{digest}"
     with open(root / f"bender-{digest}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (target / "bin" / "python").exists():
+        python = target / "bin" / "python"
+        if python.exists() and import_problem(python):
+            shutil.rmtree(target)  # a broken cache (e.g. its base interpreter moved): build it again
+        if not python.exists():
             build_client_venv(target)
     return target / "bin" / "python"
 

@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from starlette.testclient import TestClient
 
-from tests.dialects.bender.conftest import SIN_X, BenderUser
+from tests.dialects.bender.conftest import PASSWORD, SIN_X, BenderUser
 
 HUGE = 10**400  # a JSON integer no float can hold
 HUGE_TEXT = "1" + "0" * 400
@@ -124,7 +124,7 @@ def test_login_with_odd_values(quiet: BenderUser) -> None:
     failures = Failures()
     for field in ("email", "username", "password"):
         for value in WEIRD_VALUES:
-            body = {"email": "alice@example.org", "password": "wrong", field: value}
+            body = {"email": "alice@example.org", "password": PASSWORD, field: value}
             response = quiet.request(
                 "POST",
                 "/login/",
