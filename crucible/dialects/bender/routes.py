@@ -7,6 +7,7 @@ functions, so FastAPI runs them in its thread pool and database work never block
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -152,14 +153,29 @@ def parse_body(raw: bytes, request: Request, *, forms: bool, allow_nan: bool = F
 
 
 def install(app: FastAPI, services: Services, error_formats: ErrorFormats) -> None:
+    """Mount Bender's routes. Handlers find the services on `app.state.services`, so the routes are built
+    once per process and shared by every app (FastAPI's route analysis is slow)."""
+    app.state.services = services
     error_formats.register(is_bender_path, routing_error_response)
     app.add_middleware(BenderPaths)
-    app.include_router(build_router(services))
+    app.router.routes.extend(shared_router().routes)
 
 
-def build_router(services: Services) -> APIRouter:
-    settings = services.settings
-    quotas = Quotas.from_settings(settings)
+def services_of(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def quotas_of(request: Request) -> Quotas:
+    return Quotas.from_settings(services_of(request).settings)
+
+
+@cache
+def shared_router() -> APIRouter:
+    return build_router()
+
+
+def build_router() -> APIRouter:
     router = APIRouter(tags=["bender"])
 
     def run(
@@ -172,6 +188,7 @@ def build_router(services: Services) -> APIRouter:
         forms: bool = False,
         allow_nan: bool = False,
     ) -> Response:
+        services = services_of(request)
         try:
             data = parse_body(raw, request, forms=forms, allow_nan=allow_nan) if raw is not None else {}
             authorization = request.headers.get("authorization")
@@ -190,6 +207,7 @@ def build_router(services: Services) -> APIRouter:
             return problem_response(problem)
 
     def page(request: Request, lister: Callable[..., tuple[list[Any], int]]) -> Response:
+        settings = services_of(request).settings
         query = dict(request.query_params)
         page_req = page_request(query, settings.bender_max_page_limit)
         links = PageLinks(
@@ -234,7 +252,8 @@ def build_router(services: Services) -> APIRouter:
     @router.post("/registration/", openapi_extra=schemas.json_body(schemas.REGISTRATION))
     def registration(request: Request, raw: RawBody) -> Response:
         def work(session: Session, _user: Any, data: dict[str, Any]) -> Response:
-            body, _created = users.register(session, data, settings, services.jwt_secret)
+            services = services_of(request)
+            body, _created = users.register(session, data, services.settings, services.jwt_secret)
             return ok(body, status=201)
 
         return run(request, work, raw=raw, write=True, anonymous=True, forms=True)
@@ -243,7 +262,7 @@ def build_router(services: Services) -> APIRouter:
     def verify_email(request: Request, raw: RawBody) -> Response:
         return run(
             request,
-            lambda s, _u, d: ok(users.verify_email(s, d, services.jwt_secret)),
+            lambda s, _u, d: ok(users.verify_email(s, d, services_of(request).jwt_secret)),
             raw=raw,
             write=True,
             anonymous=True,
@@ -260,7 +279,7 @@ def build_router(services: Services) -> APIRouter:
     def password_reset(request: Request, raw: RawBody) -> Response:
         return run(
             request,
-            lambda s, _u, d: ok(users.request_password_reset(s, d, services.jwt_secret)),
+            lambda s, _u, d: ok(users.request_password_reset(s, d, services_of(request).jwt_secret)),
             raw=raw,
             anonymous=True,
             forms=True,
@@ -270,7 +289,7 @@ def build_router(services: Services) -> APIRouter:
     def password_reset_confirm(request: Request, raw: RawBody) -> Response:
         return run(
             request,
-            lambda s, _u, d: ok(users.confirm_password_reset(s, d, services.jwt_secret)),
+            lambda s, _u, d: ok(users.confirm_password_reset(s, d, services_of(request).jwt_secret)),
             raw=raw,
             write=True,
             anonymous=True,
@@ -285,7 +304,9 @@ def build_router(services: Services) -> APIRouter:
             def url(name: str) -> str:
                 root, _path = split_root_path(request.scope)
                 return absolute_url(
-                    request, f"{root}/api/{name}/", trust_forwarded=settings.trust_forwarded_headers
+                    request,
+                    f"{root}/api/{name}/",
+                    trust_forwarded=services_of(request).settings.trust_forwarded_headers,
                 )
 
             return ok({name: url(name) for name in ("experiments", "algos", "trials", "users")})
@@ -328,7 +349,7 @@ def build_router(services: Services) -> APIRouter:
     def create_experiment(request: Request, raw: RawBody) -> Response:
         return run(
             request,
-            lambda s, u, d: ok(experiments.create_experiment(s, u, d, quotas), 201),
+            lambda s, u, d: ok(experiments.create_experiment(s, u, d, quotas_of(request)), 201),
             raw=raw,
             write=True,
         )
@@ -346,7 +367,7 @@ def build_router(services: Services) -> APIRouter:
     def update_experiment(request: Request, experiment_id: str, raw: RawBody) -> Response:
         return run(
             request,
-            lambda s, u, d: ok(experiments.update_experiment(s, u, experiment_id, d, quotas)),
+            lambda s, u, d: ok(experiments.update_experiment(s, u, experiment_id, d, quotas_of(request))),
             raw=raw,
             write=True,
         )
@@ -367,7 +388,12 @@ def build_router(services: Services) -> APIRouter:
 
     @router.post("/api/algos/", openapi_extra=schemas.json_body(schemas.ALGO_CREATE))
     def create_algo(request: Request, raw: RawBody) -> Response:
-        return run(request, lambda s, u, d: ok(algos.create_algo(s, u, d, quotas), 201), raw=raw, write=True)
+        return run(
+            request,
+            lambda s, u, d: ok(algos.create_algo(s, u, d, quotas_of(request)), 201),
+            raw=raw,
+            write=True,
+        )
 
     @router.get("/api/algos/{algo_id}/")
     def get_algo(request: Request, algo_id: str) -> Response:
@@ -415,7 +441,7 @@ def build_router(services: Services) -> APIRouter:
     def create_trial(request: Request, raw: RawBody) -> Response:
         return run(
             request,
-            lambda s, u, d: ok(trials.create_trial(s, u, d, quotas), 201),
+            lambda s, u, d: ok(trials.create_trial(s, u, d, quotas_of(request)), 201),
             raw=raw,
             write=True,
             allow_nan=True,
