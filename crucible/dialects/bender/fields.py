@@ -10,6 +10,7 @@ from typing import Any
 from crucible.dialects.bender.errors import BenderProblem
 
 REQUIRED = "This field is required."
+NULL_CHARACTERS = "Null characters are not allowed."
 MAX_DOUBLE = int(sys.float_info.max)
 MISSING = object()
 
@@ -78,6 +79,8 @@ def string_problem(value: Any, *, max_length: int | None, allow_blank: bool = Fa
         return "This field may not be blank."
     if max_length is not None and len(text) > max_length:
         return f"Ensure this field has no more than {max_length} characters."
+    if "\x00" in text:  # as Django's ProhibitNullCharactersValidator; PostgreSQL text cannot hold NUL
+        return NULL_CHARACTERS
     return None
 
 

@@ -22,8 +22,13 @@ from crucible.core.http import BodyError, ErrorFormats, absolute_url, parse_json
 from crucible.core.services import Services
 from crucible.dialects.bender import algos, experiments, schemas, suggestions, trials, users
 from crucible.dialects.bender.auth import authenticate, require_user
-from crucible.dialects.bender.errors import BenderProblem, problem_response, routing_error_response
-from crucible.dialects.bender.fields import has_unrepresentable_number, type_name
+from crucible.dialects.bender.errors import (
+    BenderProblem,
+    field_error,
+    problem_response,
+    routing_error_response,
+)
+from crucible.dialects.bender.fields import NULL_CHARACTERS, has_unrepresentable_number, type_name
 from crucible.dialects.bender.pagination import PageLinks, page_body, page_request
 from crucible.dialects.bender.quotas import Quotas
 
@@ -209,6 +214,9 @@ def build_router() -> APIRouter:
     def page(request: Request, lister: Callable[..., tuple[list[Any], int]]) -> Response:
         settings = services_of(request).settings
         query = dict(request.query_params)
+        for key, value in query.items():
+            if "\x00" in value:  # django-filter's form fields refuse NUL, and PostgreSQL cannot compare it
+                return problem_response(field_error(key, NULL_CHARACTERS))
         page_req = page_request(query, settings.bender_max_page_limit)
         links = PageLinks(
             base_url=absolute_url(
