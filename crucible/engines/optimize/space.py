@@ -41,14 +41,29 @@ class SpaceError(ValueError):
 
 def is_number(value: Any) -> bool:
     """True for int and float values (numpy ones included), False for booleans, which JSON keeps apart."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    kind = type(value)
+    if kind is float or kind is int:  # the common case, without the slow abstract-class check
+        return True
+    return isinstance(value, numbers.Real) and kind is not bool
+
+
+def finite_float(value: Any) -> float | None:
+    """The value as a float when it is a finite number (not a boolean), else None.
+    Ints too large for a float count as not finite: no bound or density could use them."""
+    if not is_number(value):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _check_number(name: str, key: str, value: Any) -> int | float:
     """Reject non-numbers, booleans and non-finite numbers; return a plain Python int or float."""
     if not is_number(value):
         raise SpaceError(f"{key!r} must be a number, not {value!r}", name)
-    if not math.isfinite(value):
+    if finite_float(value) is None:
         raise SpaceError(f"{key!r} must be a finite number, not {value!r}", name)
     return int(value) if isinstance(value, numbers.Integral) else float(value)
 
@@ -259,12 +274,13 @@ def contains(param: Param, value: Any) -> bool:
     upper bound counts as inside even for uniform parameters, whose draws stay below it."""
     if isinstance(param, CategoricalParam):
         return param.index_of(value) is not None
-    if not is_number(value) or not math.isfinite(value):
+    number = finite_float(value)
+    if number is None:
         return False
     bounds = param.bounds
-    if value < bounds.lower or value > bounds.upper:
+    if number < bounds.lower or number > bounds.upper:
         return False
-    return not (bounds.excludes_low and value <= bounds.lower)
+    return not (bounds.excludes_low and number <= bounds.lower)
 
 
 def json_key(value: Any) -> Any:
@@ -305,7 +321,7 @@ def _is_json_value(value: Any) -> bool:
     if value is None or isinstance(value, (bool, str)):
         return True
     if is_number(value):
-        return math.isfinite(value)
+        return finite_float(value) is not None
     if isinstance(value, (list, tuple)):
         return all(_is_json_value(item) for item in value)
     if isinstance(value, Mapping):

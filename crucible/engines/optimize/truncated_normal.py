@@ -22,11 +22,9 @@ def log_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return log_hi + np.log1p(-np.exp(log_lo - log_hi))
 
 
-def log_pdf(x: np.ndarray, mu: np.ndarray, sigma: np.ndarray, low: float, high: float) -> np.ndarray:
-    """Log density of N(mu, sigma) truncated to [low, high] at x (all broadcast together)."""
-    z = (x - mu) / sigma
-    mass = log_mass((low - mu) / sigma, (high - mu) / sigma)
-    return -0.5 * z * z - _LOG_SQRT_2PI - np.log(sigma) - mass
+def log_normaliser(mu: np.ndarray, sigma: np.ndarray, low: float, high: float) -> np.ndarray:
+    """log(sigma · √(2π) · mass), so that the truncated log density is −z²/2 − this, z = (x − mu)/sigma."""
+    return np.log(sigma) + _LOG_SQRT_2PI + log_mass((low - mu) / sigma, (high - mu) / sigma)
 
 
 def sample(
