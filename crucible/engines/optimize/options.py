@@ -41,6 +41,11 @@ def check_number(name: str, value: Any, low: float, high: float, *, open_low: bo
         raise ValueError(f"option {name!r} must be a number in {interval}, got {value!r}")
 
 
+def check_bool(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"option {name!r} must be true or false, got {value!r}")
+
+
 def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ValueError(f"option {name!r} must be one of {', '.join(choices)}, got {value!r}")

@@ -12,6 +12,11 @@ Outline, per suggestion:
    "g" holds the rest (possibly none, then its density is the prior alone);
 3. for each parameter independently, build the l and g densities, draw candidates from the prior,
    score each by g(x)/l(x) and return one of the best third at random, placed on the grid.
+
+Three options go beyond the reference, because bench/optimize_quality.py shows it losing to Optuna's
+default TPE: `candidates_from="below"` draws candidates from l instead of the prior, `pick="best"`
+takes the best candidate instead of a random one of the best third, and `multivariate=True` models the
+numeric parameters jointly (one product kernel per observation; categoricals stay independent).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import numpy as np
 
 from crucible.engines.optimize import truncated_normal
 from crucible.engines.optimize.observations import Observation, usable_mask
-from crucible.engines.optimize.options import check_int, check_number
+from crucible.engines.optimize.options import check_bool, check_choice, check_int, check_number
 from crucible.engines.optimize.prior import (
     NumericPrior,
     categorical_value,
@@ -43,18 +48,24 @@ _SPLIT_TOLERANCE = 1e-9  # so that 15 observations of weight 1 reach 0.15 × 100
 
 @dataclass(frozen=True)
 class TpeSettings:
-    """Settings of `parzen_estimator`; the defaults are the reference (benderopt 1.3.1) values."""
+    """Settings of `parzen_estimator`; the defaults are the reference (bender.md §4.7, benderopt 1.3.1)."""
 
-    gamma: float = 0.15
-    candidates: int = 100
-    subsample: int = 100
-    prior_weight: float = 0.05
+    gamma: float = 0.15  # share of the total weight that makes up "l"
+    candidates: int = 100  # candidates scored per parameter
+    subsample: int = 100  # at most this many observations are modelled
+    prior_weight: float = 0.05  # share of the prior component in every density
+    candidates_from: str = "prior"  # "prior" (reference) or "below": draw candidates from l
+    pick: str = "best_third"  # "best_third" (reference): one of the best third at random; or "best"
+    multivariate: bool = False  # model numeric parameters jointly instead of independently
 
     def __post_init__(self) -> None:
         check_number("gamma", self.gamma, 0, 1, open_low=True, open_high=False)
         check_int("candidates", self.candidates, 1)
         check_int("subsample", self.subsample, 1)
         check_number("prior_weight", self.prior_weight, 0, 1, open_low=True, open_high=True)
+        check_choice("candidates_from", self.candidates_from, ("prior", "below"))
+        check_choice("pick", self.pick, ("best_third", "best"))
+        check_bool("multivariate", self.multivariate)
 
 
 def suggest_tpe(
@@ -126,23 +137,28 @@ def _suggest_numeric(
     priors = [NumericPrior.of(param) for param in params]
     centre = np.array([[prior.centre] for prior in priors])
     width = np.array([[prior.width] for prior in priors])
-    lo, hi = (
-        (np.array([[prior.lo] for prior in priors]) - centre) / width,
-        (np.array([[prior.hi] for prior in priors]) - centre) / width,
-    )
+    lo = (np.array([[prior.lo] for prior in priors]) - centre) / width
+    hi = (np.array([[prior.hi] for prior in priors]) - centre) / width
     internal = np.stack([to_internal(param, row) for param, row in zip(params, columns, strict=True)])
     u = (internal - centre) / width
-    below = _mixture_coefficients(u[:, :n_below], weights[:n_below], lo, hi, settings.prior_weight)
-    above = _mixture_coefficients(u[:, n_below:], weights[n_below:], lo, hi, settings.prior_weight)
+    below = _Mixtures.build(u[:, :n_below], weights[:n_below], lo, hi, settings.prior_weight)
+    above = _Mixtures.build(u[:, n_below:], weights[n_below:], lo, hi, settings.prior_weight)
 
-    candidates = (np.stack([prior.draw(rng, settings.candidates) for prior in priors]) - centre) / width
+    if settings.candidates_from == "prior":
+        draws = [prior.draw(rng, settings.candidates) for prior in priors]
+        candidates = (np.stack(draws) - centre) / width
+    else:
+        candidates = below.sample(rng, settings.candidates, joint=settings.multivariate)
     # Densities in u are those in z times the prior width; the ratio ignores that, the floor does not.
     log_width = np.log(width)
-    log_below = _log_mixture_density(candidates, below) - log_width
-    log_above = _log_mixture_density(candidates, above) - log_width
+    log_below = below.log_pdf(candidates, joint=settings.multivariate) - log_width
+    log_above = above.log_pdf(candidates, joint=settings.multivariate) - log_width
     log_ratio = log_above - np.maximum(log_below, _LOG_DENSITY_FLOOR)
 
-    picks = _pick_among_best_third(log_ratio, rng)
+    if settings.multivariate:
+        picks = np.repeat(_pick(log_ratio[:1], rng, settings.pick), len(params))
+    else:
+        picks = _pick(log_ratio, rng, settings.pick)
     chosen = candidates[np.arange(len(params)), picks] * width[:, 0] + centre[:, 0]
     return [
         exact_value(param, float(from_internal(param, np.array([z]))[0]))
@@ -150,49 +166,82 @@ def _suggest_numeric(
     ]
 
 
-def _mixture_coefficients(
-    centres: np.ndarray, weights: np.ndarray, lo: np.ndarray, hi: np.ndarray, prior_weight: float
-) -> np.ndarray:
-    """The mixture of truncated normals of one set (l or g), one row of components per parameter.
+@dataclass(frozen=True)
+class _Mixtures:
+    """One mixture of truncated normals per numeric parameter (rows), for one set: l or g.
 
     Components: the prior's (centre 0, width 1, share prior_weight) and one per observation, centred on
     it, with share (1 − prior_weight) × its weight / total weight, and width the larger gap to its
     neighbours (the prior centre counts as one), clipped to [1 / min(100, 1 + n), 1]. An empty set gives
-    the prior alone. Returned as coefficients (parameter, 3, component) of each component's log
-    density as a quadratic in u, a·u² + b·u + c, so that scoring is one batched matrix product."""
-    n_params, n = centres.shape
-    mus = np.concatenate((np.zeros((n_params, 1)), centres), axis=1)
-    if n == 0:
-        sigmas, shares = np.ones((n_params, 1)), np.ones(1)
-    else:
+    the prior alone. Each component's log density is kept as a quadratic in u, a·u² + b·u + c
+    (`coefficients`, shape (parameter, 3, component)), so that scoring is one batched matrix product."""
+
+    mus: np.ndarray
+    sigmas: np.ndarray
+    shares: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    coefficients: np.ndarray
+
+    @classmethod
+    def build(
+        cls, centres: np.ndarray, weights: np.ndarray, lo: np.ndarray, hi: np.ndarray, prior_weight: float
+    ) -> _Mixtures:
+        n_params, n = centres.shape
+        mus = np.concatenate((np.zeros((n_params, 1)), centres), axis=1)
+        if n == 0:
+            sigmas, shares = np.ones((n_params, 1)), np.ones(1)
+        else:
+            rows = np.arange(n_params)[:, None]
+            order = np.argsort(mus, axis=1, kind="stable")
+            gaps = np.zeros((n_params, n + 2))  # gaps[:, i + 1] is the gap below the i-th smallest centre
+            gaps[:, 1:-1] = np.diff(mus[rows, order], axis=1)
+            sigmas = np.empty_like(mus)
+            sigmas[rows, order] = np.maximum(gaps[:, :-1], gaps[:, 1:])
+            sigmas = np.minimum(np.maximum(sigmas, 1 / min(100, 1 + n)), 1.0)
+            sigmas[:, 0] = 1.0
+            shares = np.concatenate(([prior_weight], (1 - prior_weight) * weights / weights.sum()))
+        with np.errstate(divide="ignore"):
+            log_scales = np.log(shares) - truncated_normal.log_normaliser(mus, sigmas, lo, hi)
+        inverse_variance = 1 / (sigmas * sigmas)
+        coefficients = np.stack(
+            (
+                -0.5 * inverse_variance,
+                mus * inverse_variance,
+                log_scales - 0.5 * mus * mus * inverse_variance,
+            ),
+            axis=1,
+        )
+        return cls(mus, sigmas, shares, lo, hi, coefficients)
+
+    def log_pdf(self, u: np.ndarray, joint: bool = False) -> np.ndarray:
+        """Log density of each parameter's mixture at its candidates: a log-sum-exp over components.
+
+        With `joint`, the density of the product kernels instead (the same value on every row)."""
+        powers = np.stack((u * u, u, np.ones_like(u)), axis=2)  # (parameter, candidate, 3)
+        terms = powers @ self.coefficients  # (parameter, candidate, component)
+        if joint:
+            with np.errstate(divide="ignore"):
+                terms = terms.sum(axis=0, keepdims=True) - (len(u) - 1) * np.log(self.shares)
+            peak = terms.max(axis=2, keepdims=True)
+            terms -= peak
+            np.maximum(terms, _NEGLIGIBLE_LOG_TERM, out=terms)
+            return np.broadcast_to(peak[..., 0] + np.log(np.exp(terms).sum(axis=2)), u.shape)
+        # No max-shift is needed: each term is a log density, at most log(100 / mass) for a component
+        # centred inside the bounds, and the prior's term stays near the log prior density at a candidate
+        # drawn from that prior. Raising the floor to -700 skips exp's slow subnormal path.
+        np.maximum(terms, _NEGLIGIBLE_LOG_TERM, out=terms)
+        np.exp(terms, out=terms)
+        return np.log(terms.sum(axis=2))
+
+    def sample(self, rng: np.random.Generator, size: int, joint: bool) -> np.ndarray:
+        """Draws from each row's mixture; with `joint`, every row draws from the same component."""
+        n_params, n_components = self.mus.shape
+        shape = (1, size) if joint else (n_params, size)
+        component = rng.choice(n_components, size=shape, p=self.shares)
         rows = np.arange(n_params)[:, None]
-        order = np.argsort(mus, axis=1, kind="stable")
-        gaps = np.zeros((n_params, n + 2))  # gaps[:, i + 1] is the gap below the i-th smallest centre
-        gaps[:, 1:-1] = np.diff(mus[rows, order], axis=1)
-        sigmas = np.empty_like(mus)
-        sigmas[rows, order] = np.maximum(gaps[:, :-1], gaps[:, 1:])
-        sigmas = np.minimum(np.maximum(sigmas, 1 / min(100, 1 + n)), 1.0)
-        sigmas[:, 0] = 1.0
-        shares = np.concatenate(([prior_weight], (1 - prior_weight) * weights / weights.sum()))
-    with np.errstate(divide="ignore"):
-        log_scales = np.log(shares) - truncated_normal.log_normaliser(mus, sigmas, lo, hi)
-    inverse_variance = 1 / (sigmas * sigmas)
-    return np.stack(
-        (-0.5 * inverse_variance, mus * inverse_variance, log_scales - 0.5 * mus * mus * inverse_variance),
-        axis=1,
-    )
-
-
-def _log_mixture_density(u: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
-    """Log density of each parameter's mixture at its candidates: a log-sum-exp over components."""
-    powers = np.stack((u * u, u, np.ones_like(u)), axis=2)  # (parameter, candidate, 3)
-    terms = powers @ coefficients  # (parameter, candidate, component)
-    # No max-shift is needed: each term is a log density, at most log(100 / mass) for a component
-    # centred inside the bounds, and the prior's term stays near the log prior density at a candidate
-    # drawn from that prior. Raising the floor to -700 skips exp's slow subnormal path.
-    np.maximum(terms, _NEGLIGIBLE_LOG_TERM, out=terms)
-    np.exp(terms, out=terms)
-    return np.log(terms.sum(axis=2))
+        mu, sigma = self.mus[rows, component], self.sigmas[rows, component]
+        return truncated_normal.sample(rng, mu, sigma, self.lo, self.hi, (n_params, size))
 
 
 def _suggest_categorical(
@@ -207,9 +256,13 @@ def _suggest_categorical(
     indices = np.array([param.index_of(value) for value in column], dtype=np.intp)
     below = _category_density(indices[:n_below], weights[:n_below], prior, settings.prior_weight)
     above = _category_density(indices[n_below:], weights[n_below:], prior, settings.prior_weight)
-    candidates = draw_categories(param, rng, settings.candidates)
+    if settings.candidates_from == "below":
+        proposal = np.where(prior > 0, below, 0.0)  # a value the prior excludes is never proposed
+        candidates = rng.choice(len(prior), size=settings.candidates, p=proposal / proposal.sum())
+    else:
+        candidates = draw_categories(param, rng, settings.candidates)
     ratio = above[candidates] / np.maximum(below[candidates], 1e-16)
-    return categorical_value(param, int(candidates[_pick_among_best_third(ratio[None, :], rng)[0]]))
+    return categorical_value(param, int(candidates[_pick(ratio[None, :], rng, settings.pick)[0]]))
 
 
 def _category_density(
@@ -222,9 +275,11 @@ def _category_density(
     return prior_weight * prior + (1 - prior_weight) * frequency
 
 
-def _pick_among_best_third(scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _pick(scores: np.ndarray, rng: np.random.Generator, how: str) -> np.ndarray:
     """Per row, the index of one of the lowest-scoring third of the candidates, chosen at random
-    (ties keep the draw order)."""
+    (ties keep the draw order); or the lowest-scoring one with how="best"."""
+    if how == "best":
+        return np.argmin(scores, axis=1)
     keep = max(1, scores.shape[1] // 3)
     best = np.argsort(scores, axis=1, kind="stable")[:, :keep]
     return best[np.arange(len(scores)), rng.integers(keep, size=len(scores))]

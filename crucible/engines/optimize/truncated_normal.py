@@ -28,11 +28,16 @@ def log_normaliser(mu: np.ndarray, sigma: np.ndarray, low: float, high: float) -
 
 
 def sample(
-    rng: np.random.Generator, mu: np.ndarray, sigma: np.ndarray, low: float, high: float, size: int
+    rng: np.random.Generator,
+    mu: np.ndarray,
+    sigma: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    size: int | tuple[int, ...],
 ) -> np.ndarray:
-    """`size` draws of N(mu, sigma) truncated to [low, high], by inverting the CDF in log space."""
-    a, b = (low - mu) / sigma, (high - mu) / sigma
-    flip = np.broadcast_to(a > 0, (size,))
+    """Draws of N(mu, sigma) truncated to [low, high], all broadcast to `size` (inverse CDF in log space)."""
+    a, b = np.broadcast_to((low - mu) / sigma, size), np.broadcast_to((high - mu) / sigma, size)
+    flip = a > 0
     lo, hi = np.where(flip, -b, a), np.where(flip, -a, b)
     log_lo = log_ndtr(lo)
     u = rng.random(size)
