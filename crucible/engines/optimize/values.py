@@ -80,7 +80,8 @@ class Grid:
 
     def nearest_indices(self, x: np.ndarray) -> np.ndarray:
         """Index of the nearest grid point inside the bounds, for each float in `x` (vectorised)."""
-        k = np.rint((np.asarray(x, dtype=float) - self.anchor) / self.step)
+        with np.errstate(over="ignore"):  # absurd draws give ±inf, turned into the largest finite index
+            k = np.rint((np.asarray(x, dtype=float) - self.anchor) / self.step)
         lo = -np.inf if self.k_min is None else self.k_min
         hi = np.inf if self.k_max is None else self.k_max
         return np.clip(np.nan_to_num(k, nan=0.0), lo, hi)
