@@ -58,13 +58,7 @@ def usable_mask(space: SearchSpace, observations: Sequence[Observation]) -> np.n
                 (param.index_of(v) is not None for v in column), dtype=bool, count=len(column)
             )
         else:
-            values = _float_column(column)
-            bounds = param.bounds
-            with np.errstate(invalid="ignore"):
-                inside = (values >= bounds.lower) & (values <= bounds.upper)  # NaN compares False
-                if bounds.excludes_low:
-                    inside &= values > bounds.lower
-            mask &= inside
+            mask &= param.bounds.hold_observed(_float_column(column))
     return mask
 
 

@@ -35,6 +35,15 @@ class Bounds:
             return False
         return value <= self.upper if self.includes_high else value < self.upper
 
+    def hold_observed(self, values: np.ndarray) -> np.ndarray:
+        """Which observed values lie inside; `high` counts as inside even when draws stay below it
+        (bender.md §4.5). NaN, standing for "not a finite number", is never inside."""
+        with np.errstate(invalid="ignore"):
+            inside = (values >= self.lower) & (values <= self.upper)
+            if self.excludes_low:
+                inside &= values > self.lower
+        return inside
+
     def clamp(self, value: float) -> float:
         """The closest admitted float to `value` (for continuous parameters)."""
         if not self.admits(value):
