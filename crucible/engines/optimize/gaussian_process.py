@@ -141,11 +141,9 @@ def _candidates(
     result: dict[str, np.ndarray] = {}
     for param in space:
         if isinstance(param, CategoricalParam):
-            local = np.where(
-                rng.random(n_local) < _LOCAL_KEEP_CATEGORY,
-                observed[param.name][centres],
-                draw_categories(param, rng, n_local),
-            )
+            kept = observed[param.name][centres]
+            keep = (rng.random(n_local) < _LOCAL_KEEP_CATEGORY) & (np.asarray(param.weights)[kept] > 0)
+            local = np.where(keep, kept, draw_categories(param, rng, n_local))
             result[param.name] = np.concatenate((draw_categories(param, rng, n_prior), local))
         else:
             prior = encoder.priors[param.name]

@@ -73,3 +73,14 @@ def test_open_bounds_and_constant_losses_do_not_crash():
     observations = [Observation({"n": float(n), "l": 1.0 + n * n}, 1.0) for n in range(-3, 4)]
     answer = suggest(space, observations, "gaussian_process", seed=0)
     assert answer.optimizer_used == "gaussian_process" and answer.values["l"] > 0
+
+
+def test_a_zero_probability_value_is_never_proposed():
+    space = SearchSpace(
+        [NumericParam("x", "uniform", low=0, high=1), CategoricalParam("c", ["a", "z"], [1.0, 0.0])]
+    )
+    observations = [Observation({"x": x, "c": "z"}, -1.0) for x in (0.1, 0.5, 0.9)]
+    observations += [Observation({"x": x, "c": "a"}, 1.0) for x in (0.2, 0.6)]
+    for seed in range(5):
+        answer = suggest(space, observations, "gaussian_process", seed=seed)
+        assert answer.optimizer_used == "gaussian_process" and answer.values["c"] == "a"
