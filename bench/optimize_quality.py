@@ -92,17 +92,28 @@ def run_optuna(problem: str, seed: int, trials: int, **sampler_settings) -> floa
 
 
 BASELINE = "Optuna TPESampler (default)"
+REFERENCE = "crucible parzen_estimator (reference settings)"
+TUNED = "crucible parzen_estimator (tuned options)"
+GP = "crucible gaussian_process"
+
+
+def tpe(options: dict | None) -> Callable[[str, int, int], float]:
+    return lambda problem, seed, trials: run_crucible(problem, seed, trials, "parzen_estimator", options)
+
+
 SAMPLERS: dict[str, Callable[[str, int, int], float]] = {
-    "crucible parzen_estimator (reference settings)": lambda p, s, n: run_crucible(
-        p, s, n, "parzen_estimator", None
+    REFERENCE: tpe(None),
+    # Ablation: which departures from the reference buy the quality back.
+    "… + candidates drawn from l": tpe({"candidates_from": "below"}),
+    "… + best candidate picked": tpe({"pick": "best"}),
+    "… + both (still univariate)": tpe({"candidates_from": "below", "pick": "best"}),
+    TUNED: tpe(TUNED_TPE),
+    GP: lambda problem, seed, trials: run_crucible(problem, seed, trials, "gaussian_process", None),
+    "crucible random": lambda problem, seed, trials: run_crucible(problem, seed, trials, "random", None),
+    BASELINE: lambda problem, seed, trials: run_optuna(problem, seed, trials),
+    "Optuna TPESampler (multivariate=False)": lambda problem, seed, trials: run_optuna(
+        problem, seed, trials, multivariate=False
     ),
-    "crucible parzen_estimator (tuned options)": lambda p, s, n: run_crucible(
-        p, s, n, "parzen_estimator", TUNED_TPE
-    ),
-    "crucible gaussian_process": lambda p, s, n: run_crucible(p, s, n, "gaussian_process", None),
-    "crucible random": lambda p, s, n: run_crucible(p, s, n, "random", None),
-    BASELINE: lambda p, s, n: run_optuna(p, s, n),
-    "Optuna TPESampler (multivariate=False)": lambda p, s, n: run_optuna(p, s, n, multivariate=False),
 }
 
 
@@ -111,13 +122,15 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    parser.add_argument("--without-gp", action="store_true", help="skip gaussian_process, the slow one")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    samplers = {name: run for name, run in SAMPLERS.items() if not (args.without_gp and name == GP)}
 
     results: dict[tuple[str, str], list[float]] = {}
-    seconds: dict[str, float] = dict.fromkeys(SAMPLERS, 0.0)
+    seconds: dict[str, float] = dict.fromkeys(samplers, 0.0)
     for problem in PROBLEMS:
-        for sampler, run in SAMPLERS.items():
+        for sampler, run in samplers.items():
             started = time.perf_counter()
             results[problem, sampler] = [run(problem, seed, args.trials) for seed in range(args.seeds)]
             seconds[sampler] += time.perf_counter() - started
@@ -131,7 +144,8 @@ def main() -> None:
     ]
     header.append("seconds (all runs)")
     rows = []
-    for sampler in SAMPLERS:
+    ratios: dict[tuple[str, str], float] = {}
+    for sampler in samplers:
         row = [sampler]
         for problem in PROBLEMS:
             best = results[problem, sampler]
@@ -140,12 +154,27 @@ def main() -> None:
         for problem, (_, _, minimum) in PROBLEMS.items():
             ours = np.median(results[problem, sampler]) - minimum
             baseline = np.median(results[problem, BASELINE]) - minimum
+            ratios[problem, sampler] = ours / baseline
             row.append(f"{ours / baseline:.2f}")
         row.append(f"{seconds[sampler]:.0f}")
         rows.append(row)
     table = markdown_table(header, rows)
     print()
     print(table)
+
+    def ratio_text(sampler: str) -> str:
+        return " and ".join(f"{ratios[p, sampler]:.2f} on {p.split()[0]}" for p in PROBLEMS)
+
+    findings = f"""**Findings.** With the reference settings of bender.md §4.7 the TPE loses to the baseline
+(regret ratio {ratio_text(REFERENCE)}). Two things in the reference cost quality: candidates are drawn
+from the prior rather than from l, and the answer is a random one of the best third rather than the best,
+so the search keeps exploring where it should exploit (see the ablation rows "…"). The baseline, Optuna 5's
+default TPE, is also multivariate: Optuna's own univariate TPE does about as well as our reference on
+Hartmann6. With the documented options `{TUNED_TPE}` the regret ratio is {ratio_text(TUNED)}.
+The default stays the reference, as the spec requires."""
+    if GP in samplers:
+        findings += f""" `gaussian_process` does best on these smooth, low-dimensional functions
+(regret ratio {ratio_text(GP)}) at a much higher cost per suggestion (see the seconds column)."""
 
     body = f"""## Optimisation engine: quality (`bench/optimize_quality.py`)
 
@@ -157,6 +186,8 @@ Crucible's optimisers get {STARTUP_TRIALS} random start-up trials, like Optuna's
 the default `parzen_estimator` keeps the reference settings of bender.md §4.7.
 
 {table}
+
+{findings}
 
 {machine_note()}
 """

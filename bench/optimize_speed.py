@@ -34,6 +34,7 @@ from crucible.engines.optimize import (
 )
 
 SIZES = (100, 1_000, 5_000)
+OPTUNA_WARM_UP = 3  # asks not timed: the first ones pay for lazy imports and caches
 ACTIVATIONS = ["relu", "tanh", "gelu", "silu"]
 SPACE = SearchSpace(
     [
@@ -77,13 +78,13 @@ def time_optuna(observations: list[Observation], repeats: int) -> list[float]:
         ]
     )
     timings = []
-    for _ in range(repeats):
+    for attempt in range(OPTUNA_WARM_UP + repeats):
         started = time.perf_counter()
         trial = study.ask(OPTUNA_SPACE)
-        timings.append(time.perf_counter() - started)
-        study.tell(
-            trial, state=optuna.trial.TrialState.FAIL
-        )  # keeps the history (and the next ask) unchanged
+        elapsed = time.perf_counter() - started
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)  # TPE ignores failed trials: same history
+        if attempt >= OPTUNA_WARM_UP:
+            timings.append(elapsed)
     return timings
 
 
@@ -103,7 +104,7 @@ def main() -> None:
     rows = []
     for size in SIZES:
         observations = history(size)
-        time_crucible(observations, 5)  # warm-up: imports, caches
+        time_crucible(observations, 50)  # warm-up: imports, caches, CPU frequency
         ours = milliseconds(time_crucible(observations, args.repeats))
         theirs = milliseconds(time_optuna(observations, args.optuna_repeats))
         rows.append(
