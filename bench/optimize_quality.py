@@ -21,8 +21,7 @@ import optuna
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
 
-from benchmarks_doc import machine_note, markdown_table, write_section
-
+from bench.report import markdown_table, write_section
 from crucible.engines.optimize import NumericParam, Observation, SearchSpace, suggest
 
 STARTUP_TRIALS = 10
@@ -180,9 +179,7 @@ reference, as the spec requires."""
         findings += f""" `gaussian_process` does best on these smooth, low-dimensional functions
 (regret ratio {ratio_text(GP)}) at a much higher cost per suggestion (see the seconds column)."""
 
-    body = f"""## Optimisation engine: quality (`bench/optimize_quality.py`)
-
-Median over {args.seeds} seeds of the best value found after {args.trials} trials (lower is better; the known
+    body = f"""Median over {args.seeds} seeds of the best value found after {args.trials} trials (lower is better; the known
 minima are 0.397887 for Branin and −3.32237 for Hartmann6). **Regret ratio** = (median best − minimum) of the
 sampler divided by that of the baseline, **{BASELINE}**, run in the same process: below 1 beats it.
 Crucible's optimisers get {STARTUP_TRIALS} random start-up trials, like Optuna's `n_startup_trials`.
@@ -193,10 +190,9 @@ the default `parzen_estimator` keeps the reference settings of bender.md §4.7.
 
 {findings}
 
-{machine_note()}
 """
     if not args.no_write:
-        write_section("optimize_quality", body)
+        write_section("optimize_quality", "Optimisation engine: quality", body)
         print("\nwrote the optimize_quality section of docs/benchmarks.md")
 
 

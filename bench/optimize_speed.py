@@ -22,8 +22,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
 
-from benchmarks_doc import machine_note, markdown_table, write_section
-
+from bench.report import markdown_table, write_section
 from crucible.engines.optimize import (
     CategoricalParam,
     NumericParam,
@@ -130,9 +129,7 @@ def main() -> None:
     print()
     print(table)
 
-    body = f"""## Optimisation engine: suggest speed (`bench/optimize_speed.py`)
-
-Engine-only time of one `suggest(space, observations, "parzen_estimator", seed=...)` (reference settings,
+    body = f"""Engine-only time of one `suggest(space, observations, "parzen_estimator", seed=...)` (reference settings,
 including the filtering of the observations) against the baseline **Optuna TPESampler `study.ask()`**
 (default settings, seeded) on a study holding the same history, both in the same process. Space: uniform,
 loguniform, uniform with step 1, normal with bounds, categorical (4 values). Crucible timed over
@@ -140,10 +137,9 @@ loguniform, uniform with step 1, normal with bounds, categorical (4 values). Cru
 
 {table}
 
-{machine_note()}
 """
     if not args.no_write:
-        write_section("optimize_speed", body)
+        write_section("optimize_speed", "Optimisation engine: suggest speed", body)
         print("\nwrote the optimize_speed section of docs/benchmarks.md")
 
 
