@@ -28,7 +28,6 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.report import write_section  # noqa: E402
 from crucible.engines.sandbox import Policy, SandboxConfig, SandboxPool  # noqa: E402
 from crucible.engines.sandbox.channel import Channel, encode_message  # noqa: E402
 
@@ -349,6 +348,8 @@ def _table(
 
 
 def _write(table: str) -> None:
+    from bench.report import write_section  # here, not at the top: the sandbox host imports this module
+
     write_section("sandbox_calls", "Sandbox calls", table)
     print("\nwrote the sandbox_calls section of docs/benchmarks.md")
 
