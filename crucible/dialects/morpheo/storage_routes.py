@@ -36,7 +36,6 @@ def build_router(services: Services) -> APIRouter:
     router = APIRouter(prefix="/storage", tags=["morpheo storage"])
     db = services.db
     spool_dir = services.settings.data_dir / "tmp" / "morpheo-uploads"
-    max_bytes = services.settings.morpheo_max_blob_bytes
 
     def current_user(request: Request) -> User | None:
         with db.read() as session:
@@ -130,7 +129,7 @@ def build_router(services: Services) -> APIRouter:
                 request.headers.get("content-type"),
                 storage.UPLOAD_FIELDS[kind],
                 spool_dir,
-                max_bytes,
+                services.settings.morpheo_max_blob_bytes,
             )
             try:
                 fields = received.fields
@@ -168,7 +167,7 @@ def build_router(services: Services) -> APIRouter:
 
         if not await run_in_threadpool(algo_exists):
             raise StorageError(404, f"algorithm {algo} not found")
-        spool = await receive_raw(request.stream(), spool_dir, max_bytes)
+        spool = await receive_raw(request.stream(), spool_dir, services.settings.morpheo_max_blob_bytes)
         row = MorpheoStoredObject(
             kind="model",
             uuid=uuid,
