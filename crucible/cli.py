@@ -138,6 +138,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the task log
     user = args.user or settings.morpheo_user
     password = args.password or settings.morpheo_password
     if not user or not password:

@@ -114,6 +114,7 @@ class ServerClient:
         path = f"/storage/model?uuid={uuid}&algo={algo}"
         response = self._post_file(path, source)
         if response.status_code == 409:
+            log.warning("model %s is already stored (an earlier attempt of this task uploaded it)", uuid)
             if self._stored_digest("model", uuid) == _file_digest(source):
                 return
             response = self._post_file(path + "&replace=orphan", source)
