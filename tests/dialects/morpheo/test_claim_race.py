@@ -65,4 +65,3 @@ def test_exactly_one_of_two_racing_claims_wins(
     wins = {worker: sum(1 for status, _ in results[worker] if status == 200) for worker in ("w1", "w2")}
     assert sum(wins.values()) == ROUNDS
     assert sum(1 for step in steps if step["worker"] == "w1") == wins["w1"]
-

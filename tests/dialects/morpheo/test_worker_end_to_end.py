@@ -121,7 +121,7 @@ def test_scenario_11_two_worker_processes_share_the_work(server: Server, tmp_pat
     server.upload_digits_data()
     algos = []
     for problem in ("P1", "P2"):
-        server.register_problem(problem, size=5)
+        server.register_problem(problem, size=10)
         algos.append(server.register_algo(problem, "sgd", digits.algo_archive("sgd")))
         algos.append(server.register_algo(problem, "nb", digits.algo_archive("nb")))
     server.register_data(["P1", "P2"])
@@ -136,7 +136,7 @@ def test_scenario_11_two_worker_processes_share_the_work(server: Server, tmp_pat
     for thread in threads:
         thread.join()
     steps = server.learnuplets()
-    assert len(steps) == 8
+    assert len(steps) == 4
     assert all(step["status"] == "done" and step["attempts"] == 0 for step in steps), steps
     runs = Counter(re.findall(r"running learnuplet (\S+)", logs[1] + logs[2]))
     assert sorted(runs) == sorted(step["uuid"] for step in steps) and set(runs.values()) == {1}
