@@ -154,7 +154,7 @@ def extend_chains(session: Session, problem: MorpheoProblem, new_data: list[str]
 
 
 def propagate(session: Session, finished: MorpheoLearnuplet, lower_is_better: bool) -> None:
-    """After `finished` became done or failed: its successor, if still waiting for a start model,
+    """After `finished` (only its algo and rank are read) became done or failed: its successor, if still waiting for a start model,
     starts from the algo's best model (a worse step is thus skipped)."""
     successor = session.scalar(
         select(MorpheoLearnuplet).where(

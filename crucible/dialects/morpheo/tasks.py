@@ -25,7 +25,7 @@ from crucible.core.db import Database
 from crucible.dialects.morpheo import fields, learnuplets
 from crucible.dialects.morpheo.errors import MorpheoError, bad_request, not_found
 from crucible.dialects.morpheo.learnuplets import DONE, FAILED, PENDING, TODO
-from crucible.dialects.morpheo.models import MorpheoAlgo, MorpheoLearnuplet, MorpheoPreduplet, MorpheoProblem
+from crucible.dialects.morpheo.models import MorpheoLearnuplet, MorpheoPreduplet, MorpheoProblem
 
 LEARNUPLET = "learnuplet"
 PREDUPLET = "preduplet"
@@ -190,7 +190,7 @@ def report_learnuplet(
     if found is None:
         raise not_found(LEARNUPLET, uuid)
     report = _parse_learn_report(body, found)
-    learnuplets.lock_algos(session, [found.algo])
+    (algo,) = learnuplets.lock_algos(session, [found.algo])
     row = _find(session, LEARNUPLET, uuid)  # fresh, now that the algo is locked
     assert isinstance(row, MorpheoLearnuplet)
     if _claimed_by_someone_else(row, report, user_id):
@@ -198,11 +198,11 @@ def report_learnuplet(
     if not _apply(session, LEARNUPLET, row, report, user_id, now):
         _refuse(LEARNUPLET, row, report, user_id)
         return ReportOutcome()
-    finished = _find(session, LEARNUPLET, uuid)
-    assert isinstance(finished, MorpheoLearnuplet)
-    learnuplets.propagate(session, finished, _lower_is_better(session, finished.problem))
-    if finished.status == DONE:
-        return ReportOutcome(recorded=record_perf(session, finished))
+    # `row` still holds the values before the update; algo, rank and model_end never change.
+    learnuplets.propagate(session, row, _lower_is_better(session, row.problem))
+    if report.status == DONE:
+        assert report.perf is not None
+        return ReportOutcome(recorded=record_perf(session, row, algo.name, report.perf))
     return ReportOutcome()
 
 
@@ -232,23 +232,24 @@ def metric_ref(algo: str) -> str:
     return algo if len(algo) <= 64 else hashlib.sha256(algo.encode()).hexdigest()
 
 
-def record_perf(session: Session, row: MorpheoLearnuplet) -> tuple[int, list[metrics.MetricRecord]]:
+def record_perf(
+    session: Session, row: MorpheoLearnuplet, algo_name: str, perf: float
+) -> tuple[int, list[metrics.MetricRecord]]:
     """One point per done step in the algo's stream (step = rank), for the dashboard's curves."""
-    name = session.scalar(select(MorpheoAlgo.name).where(MorpheoAlgo.uuid == row.algo)) or row.algo
     stream_id = metrics.ensure_stream(
         session,
         owner_id=row.claimant_id,
         dialect="morpheo",
         kind="algo",
         ref=metric_ref(row.algo),
-        label=f"{name} on {row.problem}"[:300],
+        label=f"{algo_name} on {row.problem}"[:300],
     )
     records = metrics.append(
         session,
         stream_id,
         [
             metrics.NewRecord(
-                values={"perf": row.perf},
+                values={"perf": perf},
                 step=row.rank,
                 tags={"learnuplet": row.uuid, "problem": row.problem, "model": row.model_end},
             )
