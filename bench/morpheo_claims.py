@@ -8,6 +8,9 @@ Baseline: the same claim and report through the dialect's own functions (`tasks.
 `tasks.report_learnuplet`, one write transaction each, propagation and metrics included) from the
 same number of threads in this process, on the same database file, in the same run.
 Tasks are handed out from a shared queue, so the figures measure the transitions, not polling.
+The machine is shared and loaded, so each row interleaves HTTP and direct runs several times and
+reports medians, plus CPU time per task (server process for HTTP, this process for direct), which
+load disturbs much less than wall time.
 Target: over HTTP at least a third of the direct figure.
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import os
 import queue
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.report import markdown_table, write_section
 
 WORKERS = (1, 4, 16)
-TASKS_PER_RUN = 300
+TASKS_PER_RUN = 150
+REPEATS = 3
 PASSWORD = "bench-password-1"
 
 
@@ -195,11 +200,27 @@ def main() -> None:
                 assert client.post("/data", json={"uuid": "d", "problems": "P"}).status_code == 201
             user_id = _user_id(db_url)
             for workers in WORKERS:
-                http_tasks = make_tasks(db_url, f"http{workers}", TASKS_PER_RUN)
-                direct_tasks = make_tasks(db_url, f"direct{workers}", TASKS_PER_RUN)
-                ours = measure_http(url, key, workers, http_tasks)
-                direct = measure_direct(db_url, user_id, workers, direct_tasks)
-                rows.append([str(workers), f"{ours:.0f}", f"{direct:.0f}", f"{ours / direct:.2f}"])
+                http_rates, direct_rates, http_cpu, direct_cpu = [], [], [], []
+                for repeat in range(REPEATS):
+                    http_tasks = make_tasks(db_url, f"http{workers}-{repeat}", TASKS_PER_RUN)
+                    direct_tasks = make_tasks(db_url, f"direct{workers}-{repeat}", TASKS_PER_RUN)
+                    cpu = process_cpu_seconds(server.pid)
+                    http_rates.append(measure_http(url, key, workers, http_tasks))
+                    http_cpu.append((process_cpu_seconds(server.pid) - cpu) / TASKS_PER_RUN)
+                    cpu = time.process_time()
+                    direct_rates.append(measure_direct(db_url, user_id, workers, direct_tasks))
+                    direct_cpu.append((time.process_time() - cpu) / TASKS_PER_RUN)
+                ours, direct = statistics.median(http_rates), statistics.median(direct_rates)
+                rows.append(
+                    [
+                        str(workers),
+                        f"{ours:.0f}",
+                        f"{direct:.0f}",
+                        f"{ours / direct:.2f}",
+                        f"{statistics.median(http_cpu) * 1000:.1f}",
+                        f"{statistics.median(direct_cpu) * 1000:.1f}",
+                    ]
+                )
                 print(" | ".join(rows[-1]), flush=True)
         finally:
             server.terminate()
@@ -211,6 +232,8 @@ def main() -> None:
             "HTTP claim+done per s",
             "direct DB claim+done per s",
             "HTTP / direct (target ≥ 0.33)",
+            "server CPU ms per task (HTTP)",
+            "CPU ms per task (direct)",
         ],
         rows,
     )
@@ -219,10 +242,18 @@ def main() -> None:
         "per task, Basic auth with an access key on every request, one keep-alive connection per worker "
         "thread, against a real server process (uvicorn, one process, SQLite). Baseline: the same two "
         "transitions through `tasks.claim` and `tasks.report_learnuplet` (one write transaction each) from "
-        f"the same number of threads in the benchmark process, on the same database. {TASKS_PER_RUN} tasks "
-        f"per row and mode. Load average at the end: {load:.1f}.\n\n" + table
+        f"the same number of threads in the benchmark process, on the same database. Medians of {REPEATS} "
+        f"interleaved runs of {TASKS_PER_RUN} tasks per mode; the machine was shared (load average "
+        f"{load:.1f} at the end on {os.cpu_count()} cores), so wall-time figures are noisy and the CPU "
+        "columns are the steadier comparison.\n\n" + table
     )
     write_section("morpheo_claims", "Morpheo task claims: HTTP vs direct database", body)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of another process, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _user_id(db_url: str) -> int:
