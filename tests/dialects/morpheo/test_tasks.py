@@ -177,3 +177,31 @@ def test_predictions(alice: Morpheo, bob: Morpheo) -> None:
     other = {**done, "prediction_storage_uuid": "S2"}
     assert alice.post(f"/preddone/{second['uuid']}", other).status_code == 400
     assert len(alice.get("/preduplet?status=done&data=X2").json()["preduplets"]) == 1
+
+
+def test_leaderboard_follows_the_problem_direction(alice: Morpheo) -> None:
+    alice.problem("L", TEST, size=5, lower_is_better=True)
+    alice.data([f"L-{d}" for d in TRAIN], "L")
+    perfs = {"A1": [0.5, 0.2], "A2": [0.3, 0.9], "A3": None}
+    for algo, values in perfs.items():
+        alice.algo(algo, "L", name=algo.lower())
+        for rank, perf in enumerate(values or []):
+            uuid = alice.step(algo, rank)["uuid"]
+            assert alice.claim(uuid).status_code == 200 and alice.done(uuid, perf).status_code == 200
+    board = alice.get("/leaderboard?problem=L").json()["leaderboard"]
+    assert board["lower_is_better"] is True
+    assert [(e["algo"], e["position"], e["best_perf"]) for e in board["algos"]] == [
+        ("A1", 1, 0.2),
+        ("A2", 2, 0.3),
+        ("A3", None, None),
+    ]
+    first = board["algos"][0]
+    assert first["best_learnuplet"] == alice.step("A1", 1)["uuid"]
+    assert first["best_model"] == alice.step("A1", 1)["model_end"]
+    assert first["learning_curve"] == [
+        {"rank": 0, "n_train_data": 5, "perf": 0.5},
+        {"rank": 1, "n_train_data": 10, "perf": 0.2},
+    ]
+    assert board["algos"][2]["counts"] == {"todo": 2, "pending": 0, "done": 0, "failed": 0}
+    assert alice.get("/leaderboard").json() == {"Error": "missing problem parameter"}
+    assert alice.get("/leaderboard?problem=nope").json() == {"Error": "problem nope not found"}
