@@ -170,13 +170,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
     def stop(_signum: int, _frame: Any) -> None:
         raise SystemExit(143)
 
-    signal.signal(signal.SIGTERM, stop)
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
         return worker.run()
     except KeyboardInterrupt:
         return 130
     finally:
         worker.close()  # stops a running entrypoint (SIGTERM, then SIGKILL after 10 s)
+        signal.signal(signal.SIGTERM, previous)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -172,13 +172,16 @@ class Worker:
         self.client.close()
 
     def run(self) -> int:
-        """Poll until stopped; with `once`, return 0 when a poll finds nothing claimable."""
+        """Poll until stopped; with `once`, return 0 when a poll finds nothing claimable (1 when the
+        poll itself failed)."""
         log.info("morpheo worker %s polling %s", self.config.worker_id, self.config.url)
         while True:
             try:
                 worked = self.poll_once()
-            except httpx.HTTPError as error:
+            except httpx.HTTPError as error:  # server down, bad credentials: not "nothing to do"
                 log.warning("poll failed: %s", error)
+                if self.config.once:
+                    return 1
                 worked = False
             if not worked:
                 if self.config.once:

@@ -207,3 +207,18 @@ def test_worker_loop_reports_failures_with_the_step(tmp_path: Path, executor: Lo
         "worker": "w",
     }
     assert list(tmp_path.iterdir()) == []  # the task directory is removed
+
+
+def test_worker_command_line_errors(tmp_path: Path) -> None:
+    from crucible.cli import main
+    from tests.conftest import free_port
+
+    env_free = {"CRUCIBLE_MORPHEO_USER": "", "CRUCIBLE_MORPHEO_PASSWORD": ""}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env_free.items():
+            patch.setenv(name, value)
+        assert main(["worker", "--once", "--work-dir", str(tmp_path)]) == 2
+        assert main(["worker", "--user", "u", "--password", "p", "--kinds", "compute"]) == 2
+        unreachable = f"http://127.0.0.1:{free_port()}"
+        command = ["worker", "--url", unreachable, "--user", "u", "--password", "p", "--once"]
+        assert main([*command, "--work-dir", str(tmp_path)]) == 1
