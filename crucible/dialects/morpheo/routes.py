@@ -158,12 +158,6 @@ def build_router(services: Services) -> APIRouter:
         except MorpheoError as error:
             return orchestrator_response(error)
 
-    def collection_of(name: str) -> Any:
-        collection = COLLECTIONS.get(name)
-        if collection is None:
-            raise MorpheoError(404, PAGE_DOES_NOT_EXIST)
-        return collection
-
     # --- reads --------------------------------------------------------------------------------
 
     def list_route(name: str) -> Callable[[Request], Response]:
@@ -185,7 +179,7 @@ def build_router(services: Services) -> APIRouter:
 
         def get_one(request: Request, uuid: str) -> Response:
             def work(session: Session, _user: User, _body: dict[str, Any]) -> Response:
-                found = get_document(session, collection_of(name), uuid)
+                found = get_document(session, collection, uuid)
                 if found is None:
                     raise MorpheoError(404, f"{name} {uuid} not found")
                 return ok(found)
