@@ -53,6 +53,7 @@ OTHER_OWNERS = frozenset(
         "eval",
         "exp",
         "v1",
+        "sims",
         "ui",
         "accounts",
         "static",
@@ -75,7 +76,8 @@ def is_orchestrator_path(path: str) -> bool:
     segments = path.strip("/").split("/")
     if segments[0] in ORCHESTRATOR_SEGMENTS:
         return True
-    return segments[0] not in OTHER_OWNERS and len(segments) <= 2
+    # StreamingBandit matches its segments case-insensitively (`/GETACTION/1` is its path).
+    return segments[0].lower() not in OTHER_OWNERS and len(segments) <= 2
 
 
 def is_storage_path(path: str) -> bool:

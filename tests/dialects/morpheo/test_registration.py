@@ -55,6 +55,9 @@ def test_scenario_2_register_a_problem(alice: Morpheo) -> None:
         unknown = alice.get(path)
         assert unknown.status_code == 404 and unknown.json() == {"Error": "Page does not exist"}
     assert alice.client.delete("/problem", auth=alice.auth).json() == {"Error": "Method not allowed"}
+    # paths other parts of the server own keep their own error format
+    for path in ("/GETACTION/1", "/exp", "/healthz/x", "/no/such/path", "/v1/x"):
+        assert "Error" not in alice.get(path).json(), path
     assert alice.client.patch("/storage/problem/x", auth=alice.auth).status_code == 405
 
 
