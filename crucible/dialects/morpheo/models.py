@@ -129,3 +129,6 @@ class MorpheoStoredObject(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     timestamp_upload: Mapped[int] = mapped_column(BigInteger)
     owner_id: Mapped[int | None] = mapped_column(Integer)
+    # False while the bytes are being copied into the blob store: the row reserves the uuid, and
+    # nobody sees the object until it is complete.
+    stored: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -1,9 +1,10 @@
 """Storage metadata and blobs (spec §3.6, §4.10): what `MorpheoOrg/morpheo-storage` kept in Postgres
 and on disk, here in the server database and the shared blob store under `morpheo/<kind>/<uuid>`.
 
-Blobs are immutable: an upload becomes visible only once its metadata row is committed, and a used
-uuid answers 409 — except a model left behind by a task attempt that never finished (§4.4), which the
-retrying worker may replace.
+Blobs are immutable: an upload reserves its uuid with a metadata row (a short transaction), copies
+the spooled bytes into the blob store outside any transaction, then marks the row stored; only stored
+objects are visible. A used uuid answers 409, except a model left behind by a task attempt that never
+finished (§4.4), which the retrying worker may replace, and a reservation abandoned for an hour.
 """
 
 from __future__ import annotations
@@ -13,16 +14,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crucible.core.blobs import CHUNK_SIZE, BlobStore
+from crucible.core.db import Database
 from crucible.dialects.morpheo.errors import StorageError
 from crucible.dialects.morpheo.learnuplets import DONE
 from crucible.dialects.morpheo.models import MorpheoLearnuplet, MorpheoStoredObject
 
 KINDS = ("problem", "algo", "data", "model", "prediction")
 PAGE_SIZE = 30
+STALE_RESERVATION_SECONDS = 3600
 # Multipart fields allowed per kind (models are uploaded as a raw body).
 UPLOAD_FIELDS: dict[str, frozenset[str]] = {
     "problem": frozenset({"uuid", "name", "description", "size", "blob"}),
@@ -62,7 +66,9 @@ def metadata(row: MorpheoStoredObject) -> dict[str, Any]:
 
 
 def find(session: Session, kind: str, uuid: str) -> MorpheoStoredObject | None:
-    return session.get(MorpheoStoredObject, (kind, uuid))
+    """A complete (stored) object, or None."""
+    row = session.get(MorpheoStoredObject, (kind, uuid))
+    return row if row is not None and row.stored else None
 
 
 def require(session: Session, kind: str, uuid: str) -> MorpheoStoredObject:
@@ -75,7 +81,7 @@ def require(session: Session, kind: str, uuid: str) -> MorpheoStoredObject:
 def list_page(session: Session, kind: str, page: int) -> dict[str, Any]:
     rows = session.scalars(
         select(MorpheoStoredObject)
-        .where(MorpheoStoredObject.kind == kind)
+        .where(MorpheoStoredObject.kind == kind, MorpheoStoredObject.stored.is_(True))
         .order_by(MorpheoStoredObject.timestamp_upload, MorpheoStoredObject.uuid)
         .offset(page * PAGE_SIZE)
         .limit(PAGE_SIZE)
@@ -99,28 +105,64 @@ def is_orphan_model(session: Session, uuid: str) -> bool:
     return bool(statuses) and DONE not in statuses
 
 
-def _file_chunks(path: Path) -> Iterator[bytes]:
+def file_chunks(path: Path) -> Iterator[bytes]:
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK_SIZE):
             yield chunk
 
 
-def store(
-    session: Session,
-    blobs: BlobStore,
-    row: MorpheoStoredObject,
-    spool_path: Path,
-    *,
-    replace_orphan: bool = False,
-) -> None:
-    """Insert the metadata row and copy the spooled bytes to the blob store, in the caller's write
-    transaction: a concurrent upload of the same uuid waits on the row, then gets 409."""
-    existing = find(session, row.kind, row.uuid)
+def reserve(session: Session, row: MorpheoStoredObject, *, replace_orphan: bool, now: int) -> None:
+    """Take the uuid for an upload about to be copied in; 409 if it is used. A concurrent upload of
+    the same uuid fails on the primary key (the caller answers 409 too)."""
+    existing = session.get(MorpheoStoredObject, (row.kind, row.uuid))
     if existing is not None:
-        if not (replace_orphan and row.kind == "model" and is_orphan_model(session, row.uuid)):
+        abandoned = not existing.stored and existing.timestamp_upload < now - STALE_RESERVATION_SECONDS
+        orphan = (
+            replace_orphan and row.kind == "model" and existing.stored and is_orphan_model(session, row.uuid)
+        )
+        if not (abandoned or orphan):
             raise StorageError(409, f"{row.kind} {row.uuid} already exists")
         session.delete(existing)
         session.flush()
+    row.stored = False
     session.add(row)
     session.flush()
-    blobs.put_stream(blob_key(row.kind, row.uuid), _file_chunks(spool_path))
+
+
+def mark_stored(session: Session, kind: str, uuid: str) -> None:
+    session.execute(
+        update(MorpheoStoredObject)
+        .where(MorpheoStoredObject.kind == kind, MorpheoStoredObject.uuid == uuid)
+        .values(stored=True)
+    )
+
+
+def release(session: Session, kind: str, uuid: str) -> None:
+    """Give up a reservation whose bytes could not be stored."""
+    session.execute(
+        delete(MorpheoStoredObject).where(
+            MorpheoStoredObject.kind == kind,
+            MorpheoStoredObject.uuid == uuid,
+            MorpheoStoredObject.stored.is_(False),
+        )
+    )
+
+
+def store(
+    db: Database, blobs: BlobStore, row: MorpheoStoredObject, spool_path: Path, *, replace_orphan: bool
+) -> None:
+    """Reserve, copy the bytes (no transaction open meanwhile: a large copy blocks nobody), publish."""
+    try:
+        with db.write() as session:
+            reserve(session, row, replace_orphan=replace_orphan, now=row.timestamp_upload)
+    except IntegrityError as error:
+        raise StorageError(409, f"{row.kind} {row.uuid} already exists") from error
+    try:
+        blobs.put_stream(blob_key(row.kind, row.uuid), file_chunks(spool_path))
+    except BaseException:
+        with db.write() as session:
+            release(session, row.kind, row.uuid)
+        raise
+    with db.write() as session:
+        mark_stored(session, row.kind, row.uuid)
+    row.stored = True

@@ -8,7 +8,6 @@ import uuid as uuid_module
 from collections.abc import Callable
 
 from fastapi import APIRouter
-from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -109,10 +108,7 @@ def build_router(services: Services) -> APIRouter:
 
     def commit(row: MorpheoStoredObject, spool: Spool, replace_orphan: bool = False) -> None:
         try:
-            with db.write() as session:
-                storage.store(session, services.blobs, row, spool.path, replace_orphan=replace_orphan)
-        except IntegrityError as error:  # a concurrent upload of the same uuid won
-            raise StorageError(409, f"{row.kind} {row.uuid} already exists") from error
+            storage.store(db, services.blobs, row, spool.path, replace_orphan=replace_orphan)
         finally:
             spool.discard()
 

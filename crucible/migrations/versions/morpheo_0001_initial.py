@@ -127,6 +127,7 @@ def upgrade() -> None:
         sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("timestamp_upload", sa.BigInteger(), nullable=False),
         sa.Column("owner_id", sa.Integer(), nullable=True),
+        sa.Column("stored", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("kind", "uuid", name=op.f("pk_morpheo_storage_objects")),
     )
     op.create_index(

@@ -137,3 +137,28 @@ def test_orphan_models_can_be_replaced_by_the_retrying_worker(alice: Morpheo) ->
     assert alice.claim(step["uuid"]).status_code == 200 and alice.done(step["uuid"], 0.5).status_code == 200
     final = alice.post_raw(f"/storage/model?algo={algo}&uuid={model}&replace=orphan", b"third")
     assert final.status_code == 409
+
+
+def test_reservations_hide_uploads_in_progress(alice: Morpheo, services: Services) -> None:
+    """An upload being copied in holds its uuid but is invisible; one abandoned for an hour is not kept."""
+    import time
+
+    from crucible.dialects.morpheo.models import MorpheoStoredObject
+
+    busy, stale = str(uuid_module.uuid4()), str(uuid_module.uuid4())
+    now = int(time.time())
+    with services.db.write() as session:
+        for uuid, stamp in ((busy, now), (stale, now - 7200)):
+            session.add(
+                MorpheoStoredObject(
+                    kind="data", uuid=uuid, size=1, sha256="0" * 64, timestamp_upload=stamp, stored=False
+                )
+            )
+    assert alice.get(f"/storage/data/{busy}").status_code == 404
+    assert alice.get(f"/storage/data/{busy}/blob").status_code == 404
+    assert alice.get("/storage/data").json()["length"] == 0
+    assert upload(alice, "data", [("uuid", busy.encode()), ("size", b"1"), ("blob", b"x")]).status_code == 409
+    assert (
+        upload(alice, "data", [("uuid", stale.encode()), ("size", b"1"), ("blob", b"y")]).status_code == 201
+    )
+    assert alice.get(f"/storage/data/{stale}/blob").content == b"y"
