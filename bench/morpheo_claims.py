@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.report import markdown_table, write_section
 
 WORKERS = (1, 4, 16)
-TASKS_PER_RUN = 150
-REPEATS = 3
+TASKS_PER_RUN = 120
+REPEATS = 5
 PASSWORD = "bench-password-1"
 
 
