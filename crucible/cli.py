@@ -1,4 +1,4 @@
-"""`crucible serve | user | accesskey | db`: the server's command line.
+"""`crucible serve | worker | user | accesskey | db`: the server's command line.
 
 Every command takes --data-dir and honours CRUCIBLE_DATA_DIR, CRUCIBLE_DATABASE_URL, CRUCIBLE_HOST and
 CRUCIBLE_PORT (flags win over the environment).
@@ -130,6 +130,56 @@ def cmd_accesskey_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    """A Morpheo worker: flags win over CRUCIBLE_MORPHEO_* variables (spec/morpheo.md §4.7)."""
+    import signal
+
+    from crucible.dialects.morpheo.worker import Worker, WorkerConfig, default_work_dir, default_worker_id
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the task log
+    user = args.user or settings.morpheo_user
+    password = args.password or settings.morpheo_password
+    if not user or not password:
+        print(
+            "error: --user and --password (or CRUCIBLE_MORPHEO_USER/_PASSWORD) are required", file=sys.stderr
+        )
+        return 2
+    kinds = frozenset(kind.strip() for kind in args.kinds.split(",") if kind.strip())
+    if not kinds or not kinds <= {"learn", "predict"}:
+        print("error: --kinds takes learn, predict or learn,predict", file=sys.stderr)
+        return 2
+    config = WorkerConfig(
+        url=args.url or settings.morpheo_url,
+        user=user,
+        password=password,
+        worker_id=args.worker_id or settings.morpheo_worker_id or default_worker_id(),
+        work_dir=(args.work_dir or settings.morpheo_work_dir or default_work_dir()).resolve(),
+        poll_interval=args.poll_interval,
+        learn_timeout=args.learn_timeout,
+        predict_timeout=args.predict_timeout,
+        kinds=kinds,
+        once=args.once,
+        keep_task_dirs=args.keep_task_dirs,
+        max_extract_bytes=settings.morpheo_max_extract_bytes,
+    )
+    config.work_dir.mkdir(parents=True, exist_ok=True)
+    worker = Worker(config)
+
+    def stop(_signum: int, _frame: Any) -> None:
+        raise SystemExit(143)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        return worker.run()
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        worker.close()  # stops a running entrypoint (SIGTERM, then SIGKILL after 10 s)
+        signal.signal(signal.SIGTERM, previous)
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", type=Path, help="data directory (env CRUCIBLE_DATA_DIR)")
@@ -142,6 +192,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="bind address (env CRUCIBLE_HOST)")
     serve.add_argument("--port", type=int, help="port (env CRUCIBLE_PORT)")
     serve.set_defaults(handler=cmd_serve)
+
+    worker = commands.add_parser("worker", help="run Morpheo tasks pulled from a server")
+    worker.add_argument("--url", help="server base URL (env CRUCIBLE_MORPHEO_URL)")
+    worker.add_argument("--user", help="account name (env CRUCIBLE_MORPHEO_USER)")
+    worker.add_argument("--password", help="password or access key (env CRUCIBLE_MORPHEO_PASSWORD)")
+    worker.add_argument("--worker-id", help="worker id (env CRUCIBLE_MORPHEO_WORKER_ID; default a uuid4)")
+    worker.add_argument("--work-dir", type=Path, help="task directories (env CRUCIBLE_MORPHEO_WORK_DIR)")
+    worker.add_argument("--poll-interval", type=float, default=5.0, help="seconds between empty polls")
+    worker.add_argument("--learn-timeout", type=float, default=1200.0, help="seconds per learn task")
+    worker.add_argument("--predict-timeout", type=float, default=1200.0, help="seconds per predict task")
+    worker.add_argument("--kinds", default="learn,predict", help="learn, predict or learn,predict")
+    worker.add_argument("--once", action="store_true", help="exit when a poll finds nothing claimable")
+    worker.add_argument("--keep-task-dirs", action="store_true", help="keep task directories afterwards")
+    worker.set_defaults(handler=cmd_worker)
 
     db = commands.add_parser("db", help="database maintenance").add_subparsers(
         dest="db_command", required=True

@@ -50,6 +50,21 @@ class Settings(BaseSettings):
 
     _split_whitelist = field_validator("bender_quota_whitelist", mode="before")(_split_commas)
 
+    # --- morpheo (server) -------------------------------------------------------------------
+    morpheo_task_lease_seconds: float = Field(
+        default=3600, gt=0, description="A claimed task not reported within this goes back to todo."
+    )
+    morpheo_task_max_attempts: int = Field(default=3, ge=1, description="Expired claims before 'failed'.")
+    morpheo_max_blob_bytes: int = Field(default=2 * 1024**3, ge=1, description="Largest storage upload.")
+
+    # --- morpheo (worker: `crucible worker`) -------------------------------------------------
+    morpheo_url: str = "http://127.0.0.1:8000"
+    morpheo_user: str | None = None
+    morpheo_password: str | None = Field(default=None, description="Password or access key.")
+    morpheo_worker_id: str | None = None
+    morpheo_work_dir: Path | None = None
+    morpheo_max_extract_bytes: int = Field(default=4 * 1024**3, ge=1, description="Per archive.")
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -6,6 +6,7 @@ the only dialect-specific part is how a write transaction starts (see `Database.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -109,6 +110,9 @@ class Database:
         self._write_sessions = sessionmaker(
             self.engine.execution_options(write_lock=True), expire_on_commit=False
         )
+        # SQLite has one writer at a time. Threads of this process queue here and are handed the
+        # lock at once, instead of polling on SQLite's busy timeout (sleeps of up to 100 ms).
+        self._sqlite_writers = threading.RLock() if self.is_sqlite else None
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -123,7 +127,11 @@ class Database:
         half-way with 'database is locked'; concurrent writers queue on the busy timeout instead.
         On PostgreSQL callers lock the rows they read-modify-write (SELECT ... FOR UPDATE).
         """
-        with self._write_sessions() as session, session.begin():
+        if self._sqlite_writers is None:
+            with self._write_sessions() as session, session.begin():
+                yield session
+            return
+        with self._sqlite_writers, self._write_sessions() as session, session.begin():
             yield session
 
     def dispose(self) -> None:
