@@ -56,7 +56,9 @@ class Settings(BaseSettings):
     sb_sandbox_wall_seconds: float = Field(default=10.0, gt=0)
     sb_sandbox_cpu_seconds: float = Field(default=5.0, gt=0)
     sb_sandbox_memory_mb: int = Field(default=512, gt=0)
-    sb_simulate_seconds: float = Field(default=300.0, gt=0, description="CPU and wall limit of a simulate call.")
+    sb_simulate_seconds: float = Field(
+        default=300.0, gt=0, description="CPU and wall limit of a simulate call."
+    )
     sb_simulate_max_n: int = Field(default=100000, ge=1)
     sb_sandbox_max_concurrency: int | None = Field(default=None, description="Default 2 x CPU cores.")
     sb_worker_max_calls: int = Field(default=1000, ge=1)
@@ -67,7 +69,9 @@ class Settings(BaseSettings):
     sb_core_cors_origins: CommaList = Field(default_factory=list)
     sb_cookie_secret: str | None = None
 
-    _split_sb_origins = field_validator("sb_cors_origins", "sb_core_cors_origins", mode="before")(_split_commas)
+    _split_sb_origins = field_validator("sb_cors_origins", "sb_core_cors_origins", mode="before")(
+        _split_commas
+    )
 
     @property
     def resolved_database_url(self) -> str:

@@ -44,9 +44,7 @@ class SbTheta(Base):
 
     __tablename__ = "sb_theta"
 
-    exp_id: Mapped[str] = mapped_column(
-        ForeignKey("sb_experiments.id", ondelete="CASCADE"), primary_key=True
-    )
+    exp_id: Mapped[str] = mapped_column(ForeignKey("sb_experiments.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(THETA_KEY_TYPE, primary_key=True)
     fields: Mapped[str] = mapped_column(Text)
 
