@@ -1,0 +1,560 @@
+"""Where theta hashes live: the shared SQL database (default) or Redis, behind one interface (spec §4.3,
+§4.6, §4.10).
+
+Every experiment has a theta *version*, +1 per commit. Readers remember the version they saw; a commit
+re-checks it under the experiment's lock, so a call that read stale theta is re-run instead of losing an
+update. `set_reward` and `simulate` hold the experiment's lock for their whole run (`primary`); other
+writers take the locks they need at commit, in exp_id order, with a bounded wait.
+
+Locks: an in-process lock per experiment always (SQLite is single-process), plus, across processes, a
+PostgreSQL row lock (`SELECT ... FOR UPDATE` on the experiment, held by the transaction that commits) or
+a Redis token lock (`SET NX PX`).
+
+Small thetas are cached per process with their version: a cached copy is used only while the stored
+version is the same, so the cache never serves stale theta, also with several server processes.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from crucible.core.db import Database
+from crucible.dialects.streamingbandit import theta_text
+from crucible.dialects.streamingbandit.models import SbExperiment, SbTheta
+
+Hash = dict[str, str]
+Change = tuple[str, bool, Hash]
+"""(theta key, whether the stored hash is dropped first, fields to merge in)."""
+
+COMMIT_LOCK_SECONDS = 2.0
+"""Bounded wait for the locks a commit needs beyond the one the call holds (spec §4.6)."""
+SHIP_MAX_HASHES = 512
+SHIP_MAX_BYTES = 1 << 20
+"""A theta up to this size travels with the call (and is cached); a larger one is read on demand."""
+CACHE_ENTRIES = 4096
+
+
+class ThetaConflict(Exception):
+    """The theta a call read changed before it could commit, or a commit lock was not free in time:
+    the call is discarded and run again."""
+
+
+class LockTimeout(Exception):
+    """The experiment's lock stayed taken for longer than the call may wait."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An experiment's committed theta at `version`; `hashes` is None when too large to ship."""
+
+    exp_id: str
+    version: int
+    hashes: dict[str, Hash] | None
+    size: int
+
+
+@dataclass
+class HeldLock:
+    """The lock of one experiment, held for a whole call; `session` (PostgreSQL) is the transaction
+    holding the row lock, through which the call commits."""
+
+    exp_id: str
+    version: int
+    session: Session | None = None
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+
+def hash_size(key: str, fields: Mapping[str, str]) -> int:
+    return len(key) + sum(len(k) + len(v) for k, v in fields.items())
+
+
+class LocalLocks:
+    """One in-process lock per experiment."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def lock_of(self, exp_id: str) -> threading.Lock:
+        with self._guard:
+            lock = self._locks.get(exp_id)
+            if lock is None:
+                lock = self._locks[exp_id] = threading.Lock()
+            return lock
+
+    @contextmanager
+    def hold(self, exp_id: str, timeout: float) -> Iterator[None]:
+        lock = self.lock_of(exp_id)
+        if not lock.acquire(timeout=max(0.0, timeout)):
+            raise LockTimeout(exp_id)
+        try:
+            yield
+        finally:
+            lock.release()
+
+
+class ThetaCache:
+    """Small thetas by experiment, each with the version it belongs to (LRU)."""
+
+    def __init__(self, entries: int = CACHE_ENTRIES) -> None:
+        self._entries: OrderedDict[str, Snapshot] = OrderedDict()
+        self._size = entries
+        self._lock = threading.Lock()
+
+    def get(self, exp_id: str, version: int) -> Snapshot | None:
+        with self._lock:
+            snapshot = self._entries.get(exp_id)
+            if snapshot is None or snapshot.version != version:
+                return None
+            self._entries.move_to_end(exp_id)
+            return snapshot
+
+    def put(self, snapshot: Snapshot) -> None:
+        if snapshot.hashes is None:
+            return
+        with self._lock:
+            current = self._entries.get(snapshot.exp_id)
+            if current is not None and current.version > snapshot.version:
+                return
+            self._entries[snapshot.exp_id] = snapshot
+            self._entries.move_to_end(snapshot.exp_id)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+    def advance(self, exp_id: str, version: int, changes: list[Change]) -> None:
+        """After a commit from `version` to `version + 1`: derive the new entry from the old one."""
+        with self._lock:
+            current = self._entries.get(exp_id)
+        if current is None or current.version != version or current.hashes is None:
+            return
+        hashes = dict(current.hashes)
+        for key, replaced, fields in changes:
+            merged = {**({} if replaced else hashes.get(key, {})), **fields}
+            if merged:
+                hashes[key] = merged
+            else:
+                hashes.pop(key, None)
+        size = sum(hash_size(k, v) for k, v in hashes.items())
+        if len(hashes) <= SHIP_MAX_HASHES and size <= SHIP_MAX_BYTES:
+            self.put(Snapshot(exp_id, version + 1, hashes, size))
+        else:
+            self.drop(exp_id)
+
+    def drop(self, exp_id: str) -> None:
+        with self._lock:
+            self._entries.pop(exp_id, None)
+
+
+def select_from(hashes: Mapping[str, Hash], prefix: str, exact: bool) -> dict[str, Hash]:
+    if exact:
+        return {prefix: dict(hashes[prefix])} if prefix in hashes else {}
+    return {k: dict(v) for k, v in hashes.items() if theta_text.in_scope(k, prefix)}
+
+
+class ThetaStore(ABC):
+    """The interface the rest of the dialect uses; see the module docstring for the rules."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.locks = LocalLocks()
+        self.cache = ThetaCache()
+
+    @abstractmethod
+    def version(self, exp_id: str) -> int:
+        """The committed version now."""
+
+    @abstractmethod
+    def load(self, exp_id: str) -> Snapshot:
+        """Read the committed theta (or, when large, only its version and size) consistently."""
+
+    @abstractmethod
+    def read(self, exp_id: str, prefix: str, exact: bool) -> tuple[dict[str, Hash], int]:
+        """The committed hashes a read at `prefix` addresses, with the version they belong to."""
+
+    @abstractmethod
+    def primary(self, exp_id: str, wait: float, lease: float) -> Iterator[HeldLock]:
+        """Hold the experiment's lock for a whole call (a context manager)."""
+
+    @abstractmethod
+    def commit(
+        self,
+        changes: Mapping[str, list[Change]],
+        seen: Mapping[str, int],
+        held: HeldLock | None,
+        write_rows: Callable[[Session], None],
+    ) -> None:
+        """Apply theta changes (checked against the versions `seen`) and `write_rows` (logs, advices)
+        atomically; raises `ThetaConflict` and applies nothing when a version moved or a lock timed out."""
+
+    def snapshot(self, exp_id: str, version: int | None = None) -> Snapshot:
+        """The committed theta, from the cache when it holds `version` (or the current version)."""
+        if version is None:
+            version = self.version(exp_id)
+        cached = self.cache.get(exp_id, version)
+        if cached is not None:
+            return cached
+        snapshot = self.load(exp_id)
+        self.cache.put(snapshot)
+        return snapshot
+
+    def read_shaped(self, exp_id: str, key: Any = None, value: Any = None) -> dict[str, Any]:
+        """`get_theta(key, value)` of the committed theta (stats routes, hourly snapshots)."""
+        prefix = theta_text.theta_key(exp_id, key, value)
+        exact = theta_text.is_exact(value)
+        hashes, _ = self.read(exp_id, prefix, exact)
+        return theta_text.shape_theta(prefix, hashes, exact)
+
+    def _finish(self, held: HeldLock | None, changes: Mapping[str, list[Change]], seen: Mapping[str, int]):
+        """Update the cache once the commit is durable (at once, or when the held transaction ends)."""
+
+        def advance() -> None:
+            for exp_id, ops in changes.items():
+                self.cache.advance(exp_id, seen[exp_id], ops)
+
+        if held is not None and held.session is not None:
+            held.after_commit.append(advance)
+        else:
+            advance()
+
+
+# --- SQL --------------------------------------------------------------------------------------------------
+
+
+class SqlThetaStore(ThetaStore):
+    """Theta in `sb_theta`; versions in `sb_experiments.theta_version`."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self.postgres = db.engine.dialect.name == "postgresql"
+
+    def version(self, exp_id: str) -> int:
+        with self.db.read() as session:
+            return self._version(session, exp_id)
+
+    @staticmethod
+    def _version(session: Session, exp_id: str) -> int:
+        found = session.scalar(select(SbExperiment.theta_version).where(SbExperiment.id == exp_id))
+        return int(found or 0)
+
+    def load(self, exp_id: str) -> Snapshot:
+        for _ in range(10):
+            with self.db.read() as session:
+                before = self._version(session, exp_id)
+                rows = session.execute(
+                    select(SbTheta.key, SbTheta.fields)
+                    .where(SbTheta.exp_id == exp_id)
+                    .limit(SHIP_MAX_HASHES + 1)
+                ).all()
+                hashes = {key: json.loads(text) for key, text in rows}
+                size = sum(hash_size(k, v) for k, v in hashes.items())
+                large = len(rows) > SHIP_MAX_HASHES or size > SHIP_MAX_BYTES
+                if large:
+                    size = int(
+                        session.scalar(
+                            select(func.sum(func.length(SbTheta.key) + func.length(SbTheta.fields))).where(
+                                SbTheta.exp_id == exp_id
+                            )
+                        )
+                        or 0
+                    )
+                after = self._version(session, exp_id)
+            if before == after:  # no commit in between (each commit moves the version)
+                return Snapshot(exp_id, before, None if large else hashes, size)
+        raise ThetaConflict(exp_id)
+
+    def read(self, exp_id: str, prefix: str, exact: bool) -> tuple[dict[str, Hash], int]:
+        query = select(SbTheta.key, SbTheta.fields).where(SbTheta.exp_id == exp_id)
+        if exact:
+            query = query.where(SbTheta.key == prefix)
+        else:
+            low, high = theta_text.child_range(prefix)
+            query = query.where(or_(SbTheta.key == prefix, (SbTheta.key >= low) & (SbTheta.key < high)))
+        for _ in range(10):
+            with self.db.read() as session:
+                before = self._version(session, exp_id)
+                rows = session.execute(query.order_by(SbTheta.key)).all()
+                after = self._version(session, exp_id)
+            if before == after:
+                return {key: json.loads(text) for key, text in rows}, before
+        raise ThetaConflict(exp_id)
+
+    @contextmanager
+    def primary(self, exp_id: str, wait: float, lease: float) -> Iterator[HeldLock]:
+        with self.locks.hold(exp_id, wait):
+            if not self.postgres:
+                yield HeldLock(exp_id, self.version(exp_id))
+                return
+            held: HeldLock | None = None
+            with self.db.write() as session:
+                try:
+                    session.execute(_lock_timeout(wait))
+                    version = session.scalar(
+                        select(SbExperiment.theta_version).where(SbExperiment.id == exp_id).with_for_update()
+                    )
+                except OperationalError as error:
+                    raise LockTimeout(exp_id) from error
+                held = HeldLock(exp_id, int(version or 0), session)
+                yield held
+            for callback in held.after_commit:
+                callback()
+
+    def commit(
+        self,
+        changes: Mapping[str, list[Change]],
+        seen: Mapping[str, int],
+        held: HeldLock | None,
+        write_rows: Callable[[Session], None],
+    ) -> None:
+        written = sorted(changes)
+        with ExitStack() as stack:
+            try:
+                for exp_id in written:
+                    if held is None or exp_id != held.exp_id:
+                        stack.enter_context(self.locks.hold(exp_id, COMMIT_LOCK_SECONDS))
+            except LockTimeout as error:
+                raise ThetaConflict(str(error)) from None
+            if held is not None and held.session is not None:
+                session = held.session
+            else:
+                session = stack.enter_context(self.db.write())
+            if written:
+                self._check_versions(session, written, seen)
+                for exp_id in written:
+                    self._apply(session, exp_id, changes[exp_id])
+                session.execute(
+                    update(SbExperiment)
+                    .where(SbExperiment.id.in_(written))
+                    .values(theta_version=SbExperiment.theta_version + 1)
+                )
+            write_rows(session)
+            session.flush()
+        self._finish(held, {e: changes[e] for e in written}, seen)
+
+    def _check_versions(self, session: Session, written: list[str], seen: Mapping[str, int]) -> None:
+        query = select(SbExperiment.id, SbExperiment.theta_version).where(SbExperiment.id.in_(written))
+        if self.postgres:
+            session.execute(_lock_timeout(COMMIT_LOCK_SECONDS))
+            query = query.order_by(SbExperiment.id).with_for_update()
+        try:
+            current = dict(session.execute(query).tuples().all())
+        except OperationalError as error:
+            raise ThetaConflict("commit lock timed out") from error
+        if any(current.get(exp_id) != seen.get(exp_id) for exp_id in written):
+            raise ThetaConflict("theta changed since it was read")
+
+    @staticmethod
+    def _apply(session: Session, exp_id: str, ops: list[Change]) -> None:
+        keys = [key for key, _, _ in ops]
+        stored = dict(
+            session.execute(
+                select(SbTheta.key, SbTheta.fields).where(SbTheta.exp_id == exp_id, SbTheta.key.in_(keys))
+            )
+            .tuples()
+            .all()
+        )
+        for key, replaced, fields in ops:
+            old = {} if replaced or key not in stored else json.loads(stored[key])
+            merged = {**old, **fields}
+            where = (SbTheta.exp_id == exp_id) & (SbTheta.key == key)
+            if not merged:
+                if key in stored:
+                    session.execute(delete(SbTheta).where(where))
+            elif key in stored:
+                session.execute(update(SbTheta).where(where).values(fields=json.dumps(merged)))
+            else:
+                session.execute(insert(SbTheta).values(exp_id=exp_id, key=key, fields=json.dumps(merged)))
+
+
+def _lock_timeout(seconds: float) -> Any:
+    from sqlalchemy import text
+
+    return text(f"SET LOCAL lock_timeout = '{int(seconds * 1000)}ms'")
+
+
+# --- Redis ------------------------------------------------------------------------------------------------
+
+_LOAD = """
+local v = redis.call('GET', KEYS[2]) or '0'
+local n = redis.call('ZCARD', KEYS[1])
+local out = {v, n}
+if n > tonumber(ARGV[1]) then return out end
+for _, k in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  out[#out + 1] = k
+  out[#out + 1] = redis.call('HGETALL', k)
+end
+return out
+"""
+_SIZE = """
+local total = 0
+for _, k in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  total = total + string.len(k)
+  for _, t in ipairs(redis.call('HGETALL', k)) do total = total + string.len(t) end
+end
+return total
+"""
+_READ = """
+local v = redis.call('GET', KEYS[2]) or '0'
+local keys
+if ARGV[2] == '1' then
+  keys = redis.call('ZRANGEBYLEX', KEYS[1], '[' .. ARGV[1], '[' .. ARGV[1])
+else
+  keys = redis.call('ZRANGEBYLEX', KEYS[1], '[' .. ARGV[1], '[' .. ARGV[1])
+  for _, k in ipairs(redis.call('ZRANGEBYLEX', KEYS[1], '[' .. ARGV[3], '(' .. ARGV[4])) do
+    keys[#keys + 1] = k
+  end
+end
+local out = {v}
+for _, k in ipairs(keys) do
+  out[#out + 1] = k
+  out[#out + 1] = redis.call('HGETALL', k)
+end
+return out
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class RedisThetaStore(ThetaStore):
+    """Theta hashes under the original key names, an index ZSET `sb:idx:<id>` for prefix reads, the
+    version `sb:ver:<id>` and the lock `sb:lock:<id>`; commits in MULTI/EXEC. The server writes only
+    text (no `DataError` from redis-py)."""
+
+    def __init__(self, db: Database, redis_url: str) -> None:
+        import redis
+
+        super().__init__(db)
+        self.redis = redis.Redis.from_url(redis_url, decode_responses=True)
+        self._load = self.redis.register_script(_LOAD)
+        self._size = self.redis.register_script(_SIZE)
+        self._read = self.redis.register_script(_READ)
+        self._release = self.redis.register_script(_RELEASE)
+
+    @staticmethod
+    def index_key(exp_id: str) -> str:
+        return f"sb:idx:{exp_id}"
+
+    @staticmethod
+    def version_key(exp_id: str) -> str:
+        return f"sb:ver:{exp_id}"
+
+    @staticmethod
+    def lock_key(exp_id: str) -> str:
+        return f"sb:lock:{exp_id}"
+
+    def version(self, exp_id: str) -> int:
+        return int(self.redis.get(self.version_key(exp_id)) or 0)
+
+    def load(self, exp_id: str) -> Snapshot:
+        keys = [self.index_key(exp_id), self.version_key(exp_id)]
+        answer = self._load(keys=keys, args=[SHIP_MAX_HASHES])
+        version, count = int(answer[0]), int(answer[1])
+        if count > SHIP_MAX_HASHES:
+            return Snapshot(exp_id, version, None, int(self._size(keys=keys[:1])))
+        hashes = _pairs_to_hashes(answer[2:])
+        size = sum(hash_size(k, v) for k, v in hashes.items())
+        if size > SHIP_MAX_BYTES:
+            return Snapshot(exp_id, version, None, size)
+        return Snapshot(exp_id, version, hashes, size)
+
+    def read(self, exp_id: str, prefix: str, exact: bool) -> tuple[dict[str, Hash], int]:
+        low, high = theta_text.child_range(prefix)
+        keys = [self.index_key(exp_id), self.version_key(exp_id)]
+        answer = self._read(keys=keys, args=[prefix, "1" if exact else "0", low, high])
+        return _pairs_to_hashes(answer[1:]), int(answer[0])
+
+    @contextmanager
+    def _redis_lock(self, exp_id: str, wait: float, lease: float) -> Iterator[None]:
+        token = secrets.token_hex(8)
+        deadline = time.monotonic() + wait
+        pause = 0.001
+        while not self.redis.set(self.lock_key(exp_id), token, nx=True, px=int(lease * 1000)):
+            if time.monotonic() >= deadline:
+                raise LockTimeout(exp_id)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.02)
+        try:
+            yield
+        finally:
+            self._release(keys=[self.lock_key(exp_id)], args=[token])
+
+    @contextmanager
+    def primary(self, exp_id: str, wait: float, lease: float) -> Iterator[HeldLock]:
+        started = time.monotonic()
+        with (
+            self.locks.hold(exp_id, wait),
+            self._redis_lock(exp_id, max(0.0, wait - (time.monotonic() - started)), lease),
+        ):
+            yield HeldLock(exp_id, self.version(exp_id))
+
+    def commit(
+        self,
+        changes: Mapping[str, list[Change]],
+        seen: Mapping[str, int],
+        held: HeldLock | None,
+        write_rows: Callable[[Session], None],
+    ) -> None:
+        import redis
+
+        written = sorted(changes)
+        with ExitStack() as stack:
+            try:
+                for exp_id in written:
+                    if held is None or exp_id != held.exp_id:
+                        stack.enter_context(self.locks.hold(exp_id, COMMIT_LOCK_SECONDS))
+                        stack.enter_context(self._redis_lock(exp_id, COMMIT_LOCK_SECONDS, 10.0))
+            except LockTimeout as error:
+                raise ThetaConflict(str(error)) from None
+            with self.db.write() as session:
+                write_rows(session)
+                session.flush()
+                if written:
+                    try:
+                        self._commit_theta(changes, seen, written)
+                    except redis.WatchError as error:
+                        raise ThetaConflict("theta changed since it was read") from error
+        self._finish(None, {e: changes[e] for e in written}, seen)
+
+    def _commit_theta(self, changes: Mapping[str, list[Change]], seen: Mapping[str, int], written: list[str]):
+        version_keys = [self.version_key(exp_id) for exp_id in written]
+        with self.redis.pipeline() as pipe:
+            pipe.watch(*version_keys)
+            current = [int(v or 0) for v in pipe.mget(version_keys)]
+            if current != [seen.get(exp_id) for exp_id in written]:
+                raise ThetaConflict("theta changed since it was read")
+            pipe.multi()
+            for exp_id in written:
+                index = self.index_key(exp_id)
+                for key, replaced, fields in changes[exp_id]:
+                    if replaced:
+                        pipe.delete(key)
+                        if not fields:
+                            pipe.zrem(index, key)
+                    if fields:
+                        pipe.hset(key, mapping=fields)
+                        pipe.zadd(index, {key: 0})
+                pipe.incr(self.version_key(exp_id))
+            pipe.execute()
+
+
+def _pairs_to_hashes(items: list[Any]) -> dict[str, Hash]:
+    hashes: dict[str, Hash] = {}
+    for i in range(0, len(items), 2):
+        flat = items[i + 1]
+        if flat:
+            hashes[items[i]] = {flat[j]: flat[j + 1] for j in range(0, len(flat), 2)}
+    return hashes
