@@ -4,6 +4,9 @@ their start and stop, the save-time code check and the background jobs' entry po
 from __future__ import annotations
 
 import os
+import threading
+
+from sqlalchemy import select
 
 from crucible.core.services import Services
 from crucible.dialects.streamingbandit import jobs
@@ -16,6 +19,7 @@ from crucible.dialects.streamingbandit.execution import (
     Executor,
 )
 from crucible.dialects.streamingbandit.experiments import CodeCheck
+from crucible.dialects.streamingbandit.models import SbExperiment
 from crucible.dialects.streamingbandit.theta_store import RedisThetaStore, SqlThetaStore, ThetaStore
 from crucible.engines.sandbox import (
     DEFAULT_PRELOAD,
@@ -46,6 +50,8 @@ class BanditService:
         else:
             self.store = SqlThetaStore(services.db)
         self.pool: SandboxPool | None = None
+        self._pool_lock = threading.Lock()
+        self._closed = False
         self.executor = Executor(settings, services.db, self.store, self.require_pool)
 
     def sandbox_config(self) -> SandboxConfig:
@@ -62,19 +68,28 @@ class BanditService:
         )
 
     def start(self) -> None:
-        """Launch the sandbox host (it preloads numpy, scipy and the libraries, then pre-forks workers)."""
-        if self.pool is None:
-            self.pool = SandboxPool(self.sandbox_config()).start()
+        """Startup hook: launch the sandbox host (numpy, scipy and the libraries preloaded, workers
+        pre-forked) when this install has experiments; a fresh install starts it on first use, so
+        servers that never see a bandit (e.g. other dialects' tests) do not pay for it."""
+        with self.db.read() as session:
+            if session.scalar(select(SbExperiment.id).limit(1)) is not None:
+                self.require_pool()
 
     def close(self) -> None:
-        if self.pool is not None:
-            self.pool.close()
-            self.pool = None
+        with self._pool_lock:
+            self._closed = True
+            if self.pool is not None:
+                self.pool.close()
+                self.pool = None
 
     def require_pool(self) -> SandboxPool:
-        if self.pool is None:
-            raise SandboxUnavailable("the sandbox pool is not running")
-        return self.pool
+        """The running pool, started on first use."""
+        with self._pool_lock:
+            if self.pool is None:
+                if self._closed:
+                    raise SandboxUnavailable("the server is shutting down")
+                self.pool = SandboxPool(self.sandbox_config()).start()
+            return self.pool
 
     def code_check(self, owner_id: int) -> CodeCheck:
         """The save-time check (§4.1): parse and static policy, in a sandbox worker of the owner."""

@@ -349,7 +349,7 @@ class SqlThetaStore(ThetaStore):
             session.execute(_lock_timeout(COMMIT_LOCK_SECONDS))
             query = query.order_by(SbExperiment.id).with_for_update()
         try:
-            current = dict(session.execute(query).tuples().all())
+            current = {row[0]: row[1] for row in session.execute(query)}
         except OperationalError as error:
             raise ThetaConflict("commit lock timed out") from error
         if any(current.get(exp_id) != seen.get(exp_id) for exp_id in written):
@@ -358,13 +358,8 @@ class SqlThetaStore(ThetaStore):
     @staticmethod
     def _apply(session: Session, exp_id: str, ops: list[Change]) -> None:
         keys = [key for key, _, _ in ops]
-        stored = dict(
-            session.execute(
-                select(SbTheta.key, SbTheta.fields).where(SbTheta.exp_id == exp_id, SbTheta.key.in_(keys))
-            )
-            .tuples()
-            .all()
-        )
+        query = select(SbTheta.key, SbTheta.fields).where(SbTheta.exp_id == exp_id, SbTheta.key.in_(keys))
+        stored = {key: text for key, text in session.execute(query)}
         for key, replaced, fields in ops:
             old = {} if replaced or key not in stored else json.loads(stored[key])
             merged = {**old, **fields}
