@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, insert
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy.engine import Connection
 
 from crucible.core.db import Database, utcnow
 from crucible.dialects.streamingbandit import experiments, stats, theta_text
@@ -33,6 +33,7 @@ from crucible.dialects.streamingbandit.sandbox_runtime import LOOPBACK_KEY, MAX_
 from crucible.dialects.streamingbandit.stats import LogRow, dumps, iso
 from crucible.dialects.streamingbandit.theta_store import (
     Change,
+    Hash,
     HeldLock,
     LockTimeout,
     Snapshot,
@@ -72,6 +73,14 @@ HOOK_NAMES = ("get_context", "get_action", "get_reward", "set_reward")
 
 T = TypeVar("T")
 
+ADVICES = SbAdvice.__table__
+ADVICE_INSERT = insert(ADVICES)
+ADVICE_MATCH = (ADVICES.c.advice_id == bindparam("advice_id")) & (ADVICES.c.exp_id == bindparam("exp_id"))
+ADVICE_SELECT = select(ADVICES.c.context, ADVICES.c.action, ADVICES.c.created_at, ADVICES.c.failures).where(
+    ADVICE_MATCH
+)
+ADVICE_DELETE = delete(ADVICES).where(ADVICE_MATCH)
+
 
 class AdviceGone(Exception):
     """The advice was consumed (or dropped) by someone else before this call could commit."""
@@ -98,6 +107,8 @@ class CallRequests:
         self.owner_id = primary.owner_id
         self.held = held
         self.seen: dict[str, int] = {primary.id: snapshot.version}
+        self.bases: dict[str, dict[str, Hash] | None] = {primary.id: snapshot.hashes}
+        """The whole theta each opened experiment had at its seen version, when it was shipped."""
         self.primary_info = self.info(primary, snapshot)
 
     @staticmethod
@@ -124,11 +135,11 @@ class CallRequests:
             kind, limit = body.get("kind"), body.get("limit")
             if kind not in stats.LOG_KINDS or not isinstance(limit, int) or limit < 0:
                 raise SandboxViolation("sandbox protocol error: malformed log request")
-            with self.executor.db.read() as session:
-                return stats.read_values(session, exp_id, kind, limit)
+            with self.executor.db.connect() as connection:
+                return stats.read_values(connection, exp_id, kind, limit)
         if op == "summary":
-            with self.executor.db.read() as session:
-                return stats.summary(session, exp_id)
+            with self.executor.db.connect() as connection:
+                return stats.summary(connection, exp_id)
         raise SandboxViolation(f"sandbox protocol error: unknown request {op!r}")
 
     def open(self, exp_id: Any) -> dict[str, Any]:
@@ -137,12 +148,13 @@ class CallRequests:
             raise SandboxViolation(NOT_VALIDATED_EXPERIMENT)
         if len(self.seen) >= MAX_OPENED:
             raise SandboxViolation(f"a call may open at most {MAX_OPENED} experiments")
-        with self.executor.db.read() as session:
-            experiment = experiments.load(session, exp_id)
+        with self.executor.db.connect() as connection:
+            experiment = experiments.load(connection, exp_id)
         if experiment is None or experiment.owner_id != self.owner_id:
             raise SandboxViolation(NOT_VALIDATED_EXPERIMENT)
         snapshot = self.executor.snapshot(experiment, fresh=False)
         self.seen[experiment.id] = snapshot.version
+        self.bases[experiment.id] = snapshot.hashes
         return self.info(experiment, snapshot)
 
     def read(self, exp_id: str, prefix: Any, exact: Any) -> dict[str, Any]:
@@ -234,12 +246,12 @@ class Executor:
             advice_id = secrets.token_hex(12) if experiment.advice_on else None
             action_row = dumps({"context": result["context"], "action": result["action"], "date": iso(now)})
 
-            def write_rows(session: Session) -> None:
+            def write_rows(connection: Connection) -> None:
                 rows = [*requests.log_rows(value, now), LogRow(experiment.id, "action", action_row, now)]
-                stats.add_rows(session, rows)
+                stats.add_rows(connection, rows)
                 if advice_id is not None:
-                    session.execute(
-                        insert(SbAdvice.__table__),
+                    connection.execute(
+                        ADVICE_INSERT,
                         {
                             "advice_id": advice_id,
                             "exp_id": experiment.id,
@@ -250,7 +262,7 @@ class Executor:
                         },
                     )
 
-            self.store.commit(requests.changes(value), requests.seen, None, write_rows)
+            self.store.commit(requests.changes(value), requests.seen, None, write_rows, requests.bases)
             if advice_id is not None:
                 result["advice_id"] = advice_id
             return result
@@ -296,23 +308,20 @@ class Executor:
                 capped("set_reward", result)
                 now = utcnow()
 
-                def write_rows(session: Session) -> None:
+                def write_rows(connection: Connection) -> None:
                     rows = requests.log_rows(value, now)
                     if not from_expiry:
                         logged = {k: result[k] for k in ("context", "action", "reward")}
                         rows.append(LogRow(experiment.id, "reward", dumps({**logged, "date": iso(now)}), now))
-                    stats.add_rows(session, rows)
+                    stats.add_rows(connection, rows)
                     if advice_id is not None:
-                        consumed = session.execute(
-                            delete(SbAdvice.__table__).where(
-                                SbAdvice.__table__.c.advice_id == advice_id,
-                                SbAdvice.__table__.c.exp_id == experiment.id,
-                            )
+                        consumed = connection.execute(
+                            ADVICE_DELETE, {"advice_id": advice_id, "exp_id": experiment.id}
                         )
                         if consumed.rowcount != 1:
                             raise AdviceGone(advice_id)
 
-                self.store.commit(requests.changes(value), requests.seen, held, write_rows)
+                self.store.commit(requests.changes(value), requests.seen, held, write_rows, requests.bases)
                 return result
 
         try:
@@ -333,13 +342,13 @@ class Executor:
                 value = self.run(experiment, "simulate", requests, payload, self.simulate_limits, seed)
                 now = utcnow()
 
-                def write_rows(session: Session) -> None:
+                def write_rows(connection: Connection) -> None:
                     rows = requests.log_rows(value, now)
                     if log_stats:
                         rows.append(LogRow(experiment.id, "simulation", dumps(value.get("data")), now))
-                    stats.add_rows(session, rows)
+                    stats.add_rows(connection, rows)
 
-                self.store.commit(requests.changes(value), requests.seen, held, write_rows)
+                self.store.commit(requests.changes(value), requests.seen, held, write_rows, requests.bases)
             if verbose:
                 return {"simulate": "success", "experiment": experiment.id, "data": value.get("data")}
             return {"simulate": "success", "experiment": experiment.id, "theta": value.get("theta")}
@@ -359,10 +368,10 @@ class Executor:
                 changes = {experiment.id: [(k, True, {}) for k in hashes]} if hashes else {}
                 dropped = [0]
 
-                def write_rows(session: Session) -> None:
+                def write_rows(connection: Connection) -> None:
                     if full and experiment.advice_on:
                         table = SbAdvice.__table__
-                        dropped[0] = session.execute(
+                        dropped[0] = connection.execute(
                             delete(table).where(table.c.exp_id == experiment.id)
                         ).rowcount
 
@@ -403,18 +412,18 @@ class Executor:
     def claim(self, experiment: Experiment, advice_id: str, *, expired_ok: bool) -> Advice:
         """The pending advice for this experiment (read under the experiment's lock); it is deleted in the
         same commit as the reward, so a failed run leaves it usable."""
-        with self.db.read() as session:
-            row = session.get(SbAdvice, advice_id)
-            if row is None or row.exp_id != experiment.id:
-                raise AdviceGone(advice_id)
-            advice = Advice(
-                row.advice_id,
-                row.exp_id,
-                stats.loads(row.context),
-                stats.loads(row.action),
-                row.created_at,
-                row.failures,
-            )
+        with self.db.connect() as connection:
+            row = connection.execute(ADVICE_SELECT, {"advice_id": advice_id, "exp_id": experiment.id}).first()
+        if row is None:
+            raise AdviceGone(advice_id)
+        advice = Advice(
+            advice_id,
+            experiment.id,
+            stats.loads(row.context),
+            stats.loads(row.action),
+            row.created_at,
+            row.failures,
+        )
         if not expired_ok and utcnow() - advice.created_at > timedelta(hours=experiment.delta_hours):
             raise AdviceGone(advice_id)
         return advice

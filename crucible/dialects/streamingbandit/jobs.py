@@ -90,6 +90,6 @@ def snapshot_thetas(db: Database, executor: Executor) -> int:
         rows.append(
             LogRow(experiment.id, "hourly", dumps({**theta, "exp_id": experiment.id, "date": iso(now)}), now)
         )
-    with db.write() as session:
-        stats.add_rows(session, rows)
+    with db.transaction() as connection:
+        stats.add_rows(connection, rows)
     return len(rows)

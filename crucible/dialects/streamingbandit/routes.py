@@ -126,8 +126,8 @@ def install(app: FastAPI, services: Services, error_formats: ErrorFormats) -> Ba
         key = params.get("key")
         if not key:
             raise SbError(400, NO_KEY)
-        with db.read() as session:
-            experiment = experiments.load(session, checked_id(exp_id))
+        with db.connect() as connection:
+            experiment = experiments.load(connection, checked_id(exp_id))
         if experiment is None or not hmac.compare_digest(experiment.key.encode(), key.encode()):
             raise SbError(401, BAD_KEY)
         return experiment, key

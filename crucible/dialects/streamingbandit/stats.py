@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection
 
 from crucible.dialects.streamingbandit.models import SbLog
 
@@ -28,6 +28,7 @@ ROUTE_KINDS = {
 }
 """`/stats/<id>/<name>` → log kind."""
 LOG_TABLE = SbLog.__table__
+LOG_INSERT = insert(LOG_TABLE)
 
 
 def iso(moment: datetime) -> str:
@@ -52,13 +53,13 @@ class LogRow:
     created_at: datetime
 
 
-def add_rows(session: Session, rows: Iterable[LogRow]) -> None:
+def add_rows(connection: Connection, rows: Iterable[LogRow]) -> None:
     values = [{"exp_id": r.exp_id, "kind": r.kind, "data": r.data, "created_at": r.created_at} for r in rows]
     if values:
-        session.execute(insert(LOG_TABLE), values)
+        connection.execute(LOG_INSERT, values)
 
 
-def read_texts(session: Session, exp_id: str, kind: str, limit: int) -> list[str]:
+def read_texts(connection: Connection, exp_id: str, kind: str, limit: int) -> list[str]:
     """Rows of one log, newest first; `limit` 0 means all."""
     query = (
         select(LOG_TABLE.c.data)
@@ -67,18 +68,18 @@ def read_texts(session: Session, exp_id: str, kind: str, limit: int) -> list[str
     )
     if limit > 0:
         query = query.limit(limit)
-    return list(session.execute(query).scalars())
+    return list(connection.execute(query).scalars())
 
 
-def read_values(session: Session, exp_id: str, kind: str, limit: int) -> list[Any]:
-    return [json.loads(text) for text in read_texts(session, exp_id, kind, limit)]
+def read_values(connection: Connection, exp_id: str, kind: str, limit: int) -> list[Any]:
+    return [json.loads(text) for text in read_texts(connection, exp_id, kind, limit)]
 
 
-def summary(session: Session, exp_id: str) -> dict[str, Any]:
+def summary(connection: Connection, exp_id: str) -> dict[str, Any]:
     """Counts and last dates of getaction and setreward calls, computed in SQL."""
     found = {
         kind: (count, last)
-        for kind, count, last in session.execute(
+        for kind, count, last in connection.execute(
             select(LOG_TABLE.c.kind, func.count(), func.max(LOG_TABLE.c.id))
             .where(LOG_TABLE.c.exp_id == exp_id, LOG_TABLE.c.kind.in_(("action", "reward")))
             .group_by(LOG_TABLE.c.kind)
@@ -87,7 +88,7 @@ def summary(session: Session, exp_id: str) -> dict[str, Any]:
     dates: dict[str, str] = {}
     last_ids = [last for _, last in found.values()]
     if last_ids:
-        for kind, created_at in session.execute(
+        for kind, created_at in connection.execute(
             select(LOG_TABLE.c.kind, LOG_TABLE.c.created_at).where(LOG_TABLE.c.id.in_(last_ids))
         ).all():
             dates[kind] = iso(created_at)

@@ -27,9 +27,11 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
 from crucible.core.db import Database
 from crucible.dialects.streamingbandit import theta_text
@@ -41,6 +43,31 @@ Change = tuple[str, bool, Hash]
 
 COMMIT_LOCK_SECONDS = 2.0
 """Bounded wait for the locks a commit needs beyond the one the call holds (spec §4.6)."""
+EXPERIMENTS = SbExperiment.__table__
+THETA = SbTheta.__table__
+# Statements on the request path are built once: building one costs more than running it on SQLite.
+VERSION = select(EXPERIMENTS.c.theta_version).where(EXPERIMENTS.c.id == bindparam("exp_id"))
+LOCK_VERSION = VERSION.with_for_update()
+BUMP = (
+    update(EXPERIMENTS)
+    .where(EXPERIMENTS.c.id == bindparam("exp_id"), EXPERIMENTS.c.theta_version == bindparam("seen"))
+    .values(theta_version=bindparam("next_version"))
+)
+THETA_ROWS = select(THETA.c.key, THETA.c.fields).where(THETA.c.exp_id == bindparam("exp_id"))
+THETA_SIZE = select(func.sum(func.length(THETA.c.key) + func.length(THETA.c.fields))).where(
+    THETA.c.exp_id == bindparam("exp_id")
+)
+THETA_EXACT = THETA_ROWS.where(THETA.c.key == bindparam("prefix"))
+THETA_SCOPE = THETA_ROWS.where(
+    or_(
+        THETA.c.key == bindparam("prefix"),
+        (THETA.c.key >= bindparam("low")) & (THETA.c.key < bindparam("high")),
+    )
+).order_by(THETA.c.key)
+THETA_KEYS = THETA_ROWS.where(THETA.c.key.in_(bindparam("keys", expanding=True)))
+THETA_DELETE = delete(THETA).where(
+    THETA.c.exp_id == bindparam("exp_id"), THETA.c.key.in_(bindparam("keys", expanding=True))
+)
 SHIP_MAX_HASHES = 512
 SHIP_MAX_BYTES = 1 << 20
 """A theta up to this size travels with the call (and is cached); a larger one is read on demand."""
@@ -68,12 +95,12 @@ class Snapshot:
 
 @dataclass
 class HeldLock:
-    """The lock of one experiment, held for a whole call; `session` (PostgreSQL) is the transaction
+    """The lock of one experiment, held for a whole call; `connection` (PostgreSQL) is in the transaction
     holding the row lock, through which the call commits."""
 
     exp_id: str
     version: int
-    session: Session | None = None
+    connection: Connection | None = None
     after_commit: list[Callable[[], None]] = field(default_factory=list)
 
 
@@ -194,10 +221,12 @@ class ThetaStore(ABC):
         changes: Mapping[str, list[Change]],
         seen: Mapping[str, int],
         held: HeldLock | None,
-        write_rows: Callable[[Session], None],
+        write_rows: Callable[[Connection], None],
+        bases: Mapping[str, Mapping[str, Hash] | None] | None = None,
     ) -> None:
         """Apply theta changes (checked against the versions `seen`) and `write_rows` (logs, advices)
-        atomically; raises `ThetaConflict` and applies nothing when a version moved or a lock timed out."""
+        atomically; raises `ThetaConflict` and applies nothing when a version moved or a lock timed out.
+        `bases` holds, per experiment, the whole theta the call read at its seen version, when it had it."""
 
     def snapshot(self, exp_id: str, version: int | None = None) -> Snapshot:
         """The committed theta, from the cache when it holds `version` (or the current version)."""
@@ -224,7 +253,7 @@ class ThetaStore(ABC):
             for exp_id, ops in changes.items():
                 self.cache.advance(exp_id, seen[exp_id], ops)
 
-        if held is not None and held.session is not None:
+        if held is not None and held.connection is not None:
             held.after_commit.append(advance)
         else:
             advance()
@@ -234,59 +263,55 @@ class ThetaStore(ABC):
 
 
 class SqlThetaStore(ThetaStore):
-    """Theta in `sb_theta`; versions in `sb_experiments.theta_version`."""
+    """Theta in `sb_theta`; versions in `sb_experiments.theta_version`.
+
+    A commit bumps each written experiment's version with `UPDATE ... WHERE theta_version = <seen>`:
+    one statement checks the version, takes the row lock (PostgreSQL, bounded by `lock_timeout`) and
+    moves it. When the call had the whole theta of an experiment, the merged hashes are computed from it
+    (the version check proves it is still what is stored) and upserted without reading them back.
+    """
 
     def __init__(self, db: Database) -> None:
         super().__init__(db)
         self.postgres = db.engine.dialect.name == "postgresql"
+        insert = (postgresql_insert if self.postgres else sqlite_insert)(THETA)
+        self.upsert = insert.on_conflict_do_update(
+            index_elements=[THETA.c.exp_id, THETA.c.key], set_={"fields": insert.excluded.fields}
+        )
 
     def version(self, exp_id: str) -> int:
-        with self.db.read() as session:
-            return self._version(session, exp_id)
+        with self.db.connect() as connection:
+            return self._version(connection, exp_id)
 
     @staticmethod
-    def _version(session: Session, exp_id: str) -> int:
-        found = session.scalar(select(SbExperiment.theta_version).where(SbExperiment.id == exp_id))
+    def _version(connection: Connection, exp_id: str) -> int:
+        found = connection.scalar(VERSION, {"exp_id": exp_id})
         return int(found or 0)
 
     def load(self, exp_id: str) -> Snapshot:
         for _ in range(10):
-            with self.db.read() as session:
-                before = self._version(session, exp_id)
-                rows = session.execute(
-                    select(SbTheta.key, SbTheta.fields)
-                    .where(SbTheta.exp_id == exp_id)
-                    .limit(SHIP_MAX_HASHES + 1)
-                ).all()
+            with self.db.connect() as connection:
+                before = self._version(connection, exp_id)
+                rows = connection.execute(THETA_ROWS.limit(SHIP_MAX_HASHES + 1), {"exp_id": exp_id}).all()
                 hashes = {key: json.loads(text) for key, text in rows}
                 size = sum(hash_size(k, v) for k, v in hashes.items())
                 large = len(rows) > SHIP_MAX_HASHES or size > SHIP_MAX_BYTES
                 if large:
-                    size = int(
-                        session.scalar(
-                            select(func.sum(func.length(SbTheta.key) + func.length(SbTheta.fields))).where(
-                                SbTheta.exp_id == exp_id
-                            )
-                        )
-                        or 0
-                    )
-                after = self._version(session, exp_id)
+                    size = int(connection.scalar(THETA_SIZE, {"exp_id": exp_id}) or 0)
+                after = self._version(connection, exp_id)
             if before == after:  # no commit in between (each commit moves the version)
                 return Snapshot(exp_id, before, None if large else hashes, size)
         raise ThetaConflict(exp_id)
 
     def read(self, exp_id: str, prefix: str, exact: bool) -> tuple[dict[str, Hash], int]:
-        query = select(SbTheta.key, SbTheta.fields).where(SbTheta.exp_id == exp_id)
-        if exact:
-            query = query.where(SbTheta.key == prefix)
-        else:
-            low, high = theta_text.child_range(prefix)
-            query = query.where(or_(SbTheta.key == prefix, (SbTheta.key >= low) & (SbTheta.key < high)))
+        low, high = theta_text.child_range(prefix)
+        query = THETA_EXACT if exact else THETA_SCOPE
+        parameters = {"exp_id": exp_id, "prefix": prefix, "low": low, "high": high}
         for _ in range(10):
-            with self.db.read() as session:
-                before = self._version(session, exp_id)
-                rows = session.execute(query.order_by(SbTheta.key)).all()
-                after = self._version(session, exp_id)
+            with self.db.connect() as connection:
+                before = self._version(connection, exp_id)
+                rows = connection.execute(query, parameters).all()
+                after = self._version(connection, exp_id)
             if before == after:
                 return {key: json.loads(text) for key, text in rows}, before
         raise ThetaConflict(exp_id)
@@ -294,19 +319,17 @@ class SqlThetaStore(ThetaStore):
     @contextmanager
     def primary(self, exp_id: str, wait: float, lease: float) -> Iterator[HeldLock]:
         with self.locks.hold(exp_id, wait):
-            if not self.postgres:
+            if not self.postgres:  # single process: the in-process lock is the lock
                 yield HeldLock(exp_id, self.version(exp_id))
                 return
             held: HeldLock | None = None
-            with self.db.write() as session:
+            with self.db.transaction() as connection:
                 try:
-                    session.execute(_lock_timeout(wait))
-                    version = session.scalar(
-                        select(SbExperiment.theta_version).where(SbExperiment.id == exp_id).with_for_update()
-                    )
+                    connection.execute(_lock_timeout(wait))
+                    version = connection.scalar(LOCK_VERSION, {"exp_id": exp_id})
                 except OperationalError as error:
                     raise LockTimeout(exp_id) from error
-                held = HeldLock(exp_id, int(version or 0), session)
+                held = HeldLock(exp_id, int(version or 0), connection)
                 yield held
             for callback in held.after_commit:
                 callback()
@@ -316,7 +339,8 @@ class SqlThetaStore(ThetaStore):
         changes: Mapping[str, list[Change]],
         seen: Mapping[str, int],
         held: HeldLock | None,
-        write_rows: Callable[[Session], None],
+        write_rows: Callable[[Connection], None],
+        bases: Mapping[str, Mapping[str, Hash] | None] | None = None,
     ) -> None:
         written = sorted(changes)
         with ExitStack() as stack:
@@ -326,51 +350,49 @@ class SqlThetaStore(ThetaStore):
                         stack.enter_context(self.locks.hold(exp_id, COMMIT_LOCK_SECONDS))
             except LockTimeout as error:
                 raise ThetaConflict(str(error)) from None
-            if held is not None and held.session is not None:
-                session = held.session
+            if held is not None and held.connection is not None:
+                connection = held.connection
             else:
-                session = stack.enter_context(self.db.write())
-            if written:
-                self._check_versions(session, written, seen)
-                for exp_id in written:
-                    self._apply(session, exp_id, changes[exp_id])
-                session.execute(
-                    update(SbExperiment)
-                    .where(SbExperiment.id.in_(written))
-                    .values(theta_version=SbExperiment.theta_version + 1)
-                )
-            write_rows(session)
-            session.flush()
+                connection = stack.enter_context(self.db.transaction())
+            if written and self.postgres:
+                connection.execute(_lock_timeout(COMMIT_LOCK_SECONDS))
+            for exp_id in written:  # in exp_id order: locks are taken in that order
+                self._bump(connection, exp_id, seen[exp_id])
+                self._apply(connection, exp_id, changes[exp_id], (bases or {}).get(exp_id))
+            write_rows(connection)
         self._finish(held, {e: changes[e] for e in written}, seen)
 
-    def _check_versions(self, session: Session, written: list[str], seen: Mapping[str, int]) -> None:
-        query = select(SbExperiment.id, SbExperiment.theta_version).where(SbExperiment.id.in_(written))
-        if self.postgres:
-            session.execute(_lock_timeout(COMMIT_LOCK_SECONDS))
-            query = query.order_by(SbExperiment.id).with_for_update()
+    @staticmethod
+    @staticmethod
+    def _bump(connection: Connection, exp_id: str, seen: int) -> None:
         try:
-            current = {row[0]: row[1] for row in session.execute(query)}
+            moved = connection.execute(
+                BUMP, {"exp_id": exp_id, "seen": seen, "next_version": seen + 1}
+            ).rowcount
         except OperationalError as error:
             raise ThetaConflict("commit lock timed out") from error
-        if any(current.get(exp_id) != seen.get(exp_id) for exp_id in written):
+        if moved != 1:
             raise ThetaConflict("theta changed since it was read")
 
-    @staticmethod
-    def _apply(session: Session, exp_id: str, ops: list[Change]) -> None:
-        keys = [key for key, _, _ in ops]
-        query = select(SbTheta.key, SbTheta.fields).where(SbTheta.exp_id == exp_id, SbTheta.key.in_(keys))
-        stored = {key: text for key, text in session.execute(query)}
+    def _apply(
+        self, connection: Connection, exp_id: str, ops: list[Change], base: Mapping[str, Hash] | None
+    ) -> None:
+        if base is None:  # the call read on demand: merge with what is stored
+            keys = [key for key, replaced, _ in ops if not replaced]
+            found = connection.execute(THETA_KEYS, {"exp_id": exp_id, "keys": keys}) if keys else []
+            base = {key: json.loads(text) for key, text in found}
+        doomed: list[str] = []
+        kept: list[dict[str, str]] = []
         for key, replaced, fields in ops:
-            old = {} if replaced or key not in stored else json.loads(stored[key])
-            merged = {**old, **fields}
-            where = (SbTheta.exp_id == exp_id) & (SbTheta.key == key)
-            if not merged:
-                if key in stored:
-                    session.execute(delete(SbTheta).where(where))
-            elif key in stored:
-                session.execute(update(SbTheta).where(where).values(fields=json.dumps(merged)))
+            merged = {**({} if replaced else base.get(key, {})), **fields}
+            if merged:
+                kept.append({"exp_id": exp_id, "key": key, "fields": json.dumps(merged)})
             else:
-                session.execute(insert(SbTheta).values(exp_id=exp_id, key=key, fields=json.dumps(merged)))
+                doomed.append(key)
+        if doomed:
+            connection.execute(THETA_DELETE, {"exp_id": exp_id, "keys": doomed})
+        if kept:
+            connection.execute(self.upsert, kept)
 
 
 def _lock_timeout(seconds: float) -> Any:
@@ -501,7 +523,8 @@ class RedisThetaStore(ThetaStore):
         changes: Mapping[str, list[Change]],
         seen: Mapping[str, int],
         held: HeldLock | None,
-        write_rows: Callable[[Session], None],
+        write_rows: Callable[[Connection], None],
+        bases: Mapping[str, Mapping[str, Hash] | None] | None = None,
     ) -> None:
         import redis
 
@@ -514,9 +537,8 @@ class RedisThetaStore(ThetaStore):
                         stack.enter_context(self._redis_lock(exp_id, COMMIT_LOCK_SECONDS, 10.0))
             except LockTimeout as error:
                 raise ThetaConflict(str(error)) from None
-            with self.db.write() as session:
-                write_rows(session)
-                session.flush()
+            with self.db.transaction() as connection:
+                write_rows(connection)
                 if written:
                     try:
                         self._commit_theta(changes, seen, written)
