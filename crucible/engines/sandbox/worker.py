@@ -277,7 +277,8 @@ class Worker:
             error = VIOLATIONS.first
         assert error is not None
         if isinstance(error, SandboxViolation) and error.filename is None:
-            error.filename = self.describe(error).filename
+            where = self.describe(error)  # the user code it happened in, e.g. a refused server request
+            error = SandboxViolation(error.detail, error.line or where.line, where.filename)
         report = encode_message(
             {"t": "done", "ok": False, "error": error_to_wire(error), "output": output.text()}
         )

@@ -163,7 +163,7 @@ def test_violations_name_the_code_they_happened_in(pool: SandboxPool) -> None:
     assert (at_run_time.value.filename, at_run_time.value.detail) == ("<other>", "open() is not allowed")
     with pytest.raises(SandboxViolation) as outer:
         pool.run_sync(RUNTIME, "alice", code="x = 1\ny = getattr(x, '_' + '_class__')")
-    assert (outer.value.filename, outer.value.line) == ("<code>", None)
+    assert (outer.value.filename, outer.value.line) == ("<code>", 2)
 
 
 def test_syntax_errors_at_run_time(pool: SandboxPool) -> None:
