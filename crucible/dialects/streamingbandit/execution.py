@@ -148,8 +148,7 @@ class CallRequests:
             raise SandboxViolation(NOT_VALIDATED_EXPERIMENT)
         if len(self.seen) >= MAX_OPENED:
             raise SandboxViolation(f"a call may open at most {MAX_OPENED} experiments")
-        with self.executor.db.connect() as connection:
-            experiment = experiments.load(connection, exp_id)
+        experiment = self.executor.experiments.load(exp_id)
         if experiment is None or experiment.owner_id != self.owner_id:
             raise SandboxViolation(NOT_VALIDATED_EXPERIMENT)
         snapshot = self.executor.snapshot(experiment, fresh=False)
@@ -231,6 +230,7 @@ class Executor:
         self.limits = Limits(settings.sb_sandbox_cpu_seconds, settings.sb_sandbox_wall_seconds)
         self.simulate_limits = Limits(settings.sb_simulate_seconds, settings.sb_simulate_seconds)
         self.theta_max_bytes = settings.sb_theta_max_mb << 20
+        self.experiments = experiments.ExperimentCache(db, enabled=store.single_process)
 
     # --- the calls --------------------------------------------------------------------------------------
 
@@ -405,8 +405,13 @@ class Executor:
     ) -> Snapshot:
         """The experiment's committed theta: at `version` (known under the lock), else at the version its
         row was loaded with (SQL store, first attempt), else at the current one."""
-        if version is None and not fresh and isinstance(self.store, SqlThetaStore):
-            version = experiment.theta_version
+        if (
+            version is None
+            and not fresh
+            and isinstance(self.store, SqlThetaStore)
+            and not self.store.single_process
+        ):
+            version = experiment.theta_version  # read with the row a moment ago
         return self.store.snapshot(experiment.id, version)
 
     def claim(self, experiment: Experiment, advice_id: str, *, expired_ok: bool) -> Advice:

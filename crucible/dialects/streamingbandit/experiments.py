@@ -10,6 +10,7 @@ import ast
 import json
 import math
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from crucible.core.db import utcnow
+from crucible.core.db import Database, utcnow
 from crucible.dialects.streamingbandit.errors import NOT_VALIDATED_EXPERIMENT, SbError
 from crucible.dialects.streamingbandit.models import SbExperiment
 
@@ -31,6 +32,7 @@ FALSE_TEXTS = frozenset({"false", "False", "n", "no", "0", ""})
 MAX_DELTA_HOURS = 99999
 DELTA_HOURS_MESSAGE = f"Supplied number for delta hours must be between 0 and {MAX_DELTA_HOURS}."
 ID_ATTEMPTS = 10
+CACHED_EXPERIMENTS = 10000
 
 TABLE = SbExperiment.__table__
 LOAD = select(
@@ -90,6 +92,43 @@ def load(session: Session | Connection, exp_id: str) -> Experiment | None:
     """The live (not deleted) experiment with this id (one indexed read: it is on every request)."""
     row = session.execute(LOAD, {"exp_id": exp_id}).first()
     return None if row is None else Experiment(*row)
+
+
+class ExperimentCache:
+    """Live experiments by id, for a server that sees every change (SQLite is single-process, §4.6):
+    the process forgets an experiment when it edits or deletes it. Elsewhere every lookup reads the row.
+
+    A lookup that raced with an edit never stores the row it read: `forget` moves a generation counter
+    that the lookup checks before storing."""
+
+    def __init__(self, db: Database, enabled: bool) -> None:
+        self.db = db
+        self.enabled = enabled
+        self._entries: dict[str, Experiment] = {}
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    def load(self, exp_id: str) -> Experiment | None:
+        if self.enabled:
+            with self._lock:
+                found = self._entries.get(exp_id)
+                generation = self._generation
+            if found is not None:
+                return found
+        with self.db.connect() as connection:
+            experiment = load(connection, exp_id)
+        if self.enabled and experiment is not None:
+            with self._lock:
+                if generation == self._generation:
+                    if len(self._entries) >= CACHED_EXPERIMENTS:
+                        self._entries.clear()
+                    self._entries[exp_id] = experiment
+        return experiment
+
+    def forget(self, exp_id: str) -> None:
+        with self._lock:
+            self._generation += 1
+            self._entries.pop(exp_id, None)
 
 
 def load_owned(session: Session | Connection, exp_id: str, user_id: int) -> Experiment:

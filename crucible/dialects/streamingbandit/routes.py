@@ -126,8 +126,7 @@ def install(app: FastAPI, services: Services, error_formats: ErrorFormats) -> Ba
         key = params.get("key")
         if not key:
             raise SbError(400, NO_KEY)
-        with db.connect() as connection:
-            experiment = experiments.load(connection, checked_id(exp_id))
+        experiment = executor.experiments.load(checked_id(exp_id))
         if experiment is None or not hmac.compare_digest(experiment.key.encode(), key.encode()):
             raise SbError(401, BAD_KEY)
         return experiment, key
@@ -248,6 +247,7 @@ def install(app: FastAPI, services: Services, error_formats: ErrorFormats) -> Ba
             written = experiments.validated_properties(data, service.code_check(experiment.owner_id))
             with db.write() as session:
                 experiments.update(session, experiment.id, written)
+            executor.experiments.forget(experiment.id)
             return ok({"id": experiment.id})
 
         return await run_in_threadpool(work)
@@ -257,6 +257,7 @@ def install(app: FastAPI, services: Services, error_formats: ErrorFormats) -> Ba
         experiment = owned(request, exp_id, changes_state=True)
         with db.write() as session:
             experiments.soft_delete(session, experiment.id)
+        executor.experiments.forget(experiment.id)
         return ok(experiment.id)
 
     @router.get("/exp/{exp_id}/resetexperiment", summary="Delete (part of) an experiment's theta")

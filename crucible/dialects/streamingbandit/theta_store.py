@@ -134,39 +134,57 @@ class LocalLocks:
 
 
 class ThetaCache:
-    """Small thetas by experiment, each with the version it belongs to (LRU)."""
+    """Small thetas by experiment, each with the version it belongs to (LRU), and the newest version this
+    process knows was committed or read for each experiment.
+
+    An entry older than the newest known version is never served, so a snapshot that was being read
+    while another thread committed cannot linger in the cache."""
 
     def __init__(self, entries: int = CACHE_ENTRIES) -> None:
         self._entries: OrderedDict[str, Snapshot] = OrderedDict()
+        self._known: dict[str, int] = {}
         self._size = entries
         self._lock = threading.Lock()
 
-    def get(self, exp_id: str, version: int) -> Snapshot | None:
+    def get(self, exp_id: str, version: int | None) -> Snapshot | None:
+        """The entry at `version`; with None, the entry at the newest version this process knows."""
         with self._lock:
             snapshot = self._entries.get(exp_id)
-            if snapshot is None or snapshot.version != version:
+            wanted = self._known.get(exp_id) if version is None else version
+            if snapshot is None or snapshot.version != wanted:
                 return None
             self._entries.move_to_end(exp_id)
             return snapshot
 
-    def put(self, snapshot: Snapshot) -> None:
-        if snapshot.hashes is None:
-            return
+    def known_version(self, exp_id: str) -> int | None:
         with self._lock:
-            current = self._entries.get(snapshot.exp_id)
-            if current is not None and current.version > snapshot.version:
+            return self._known.get(exp_id)
+
+    def put(self, snapshot: Snapshot) -> None:
+        with self._lock:
+            known = self._known.get(snapshot.exp_id, -1)
+            if snapshot.version < known:
+                return
+            self._known[snapshot.exp_id] = snapshot.version
+            if snapshot.hashes is None:
+                self._entries.pop(snapshot.exp_id, None)
                 return
             self._entries[snapshot.exp_id] = snapshot
             self._entries.move_to_end(snapshot.exp_id)
             while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
+                evicted, _ = self._entries.popitem(last=False)
+                self._known.pop(evicted, None)
 
     def advance(self, exp_id: str, version: int, changes: list[Change]) -> None:
-        """After a commit from `version` to `version + 1`: derive the new entry from the old one."""
+        """After a commit from `version` to `version + 1`: derive the new entry from the old one (or
+        only remember the new version when there is no entry at `version`)."""
         with self._lock:
             current = self._entries.get(exp_id)
-        if current is None or current.version != version or current.hashes is None:
-            return
+            if current is None or current.version != version or current.hashes is None:
+                if self._known.get(exp_id, -1) <= version:
+                    self._known[exp_id] = version + 1
+                    self._entries.pop(exp_id, None)
+                return
         hashes = dict(current.hashes)
         for key, replaced, fields in changes:
             merged = {**({} if replaced else hashes.get(key, {})), **fields}
@@ -175,14 +193,8 @@ class ThetaCache:
             else:
                 hashes.pop(key, None)
         size = sum(hash_size(k, v) for k, v in hashes.items())
-        if len(hashes) <= SHIP_MAX_HASHES and size <= SHIP_MAX_BYTES:
-            self.put(Snapshot(exp_id, version + 1, hashes, size))
-        else:
-            self.drop(exp_id)
-
-    def drop(self, exp_id: str) -> None:
-        with self._lock:
-            self._entries.pop(exp_id, None)
+        small = len(hashes) <= SHIP_MAX_HASHES and size <= SHIP_MAX_BYTES
+        self.put(Snapshot(exp_id, version + 1, hashes if small else None, size))
 
 
 def select_from(hashes: Mapping[str, Hash], prefix: str, exact: bool) -> dict[str, Hash]:
@@ -193,6 +205,10 @@ def select_from(hashes: Mapping[str, Hash], prefix: str, exact: bool) -> dict[st
 
 class ThetaStore(ABC):
     """The interface the rest of the dialect uses; see the module docstring for the rules."""
+
+    single_process = False
+    """True when every theta commit goes through this process (SQL theta on SQLite, spec §4.6), so the
+    newest version it knows is the stored one and reads need not ask the database for it."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -229,7 +245,11 @@ class ThetaStore(ABC):
         `bases` holds, per experiment, the whole theta the call read at its seen version, when it had it."""
 
     def snapshot(self, exp_id: str, version: int | None = None) -> Snapshot:
-        """The committed theta, from the cache when it holds `version` (or the current version)."""
+        """The committed theta, from the cache when it holds `version` (else the current version)."""
+        if version is None and self.single_process:
+            cached = self.cache.get(exp_id, None)
+            if cached is not None:
+                return cached
         if version is None:
             version = self.version(exp_id)
         cached = self.cache.get(exp_id, version)
@@ -239,6 +259,11 @@ class ThetaStore(ABC):
         self.cache.put(snapshot)
         return snapshot
 
+    def locked_version(self, exp_id: str) -> int:
+        """The version under the experiment's lock: known in-process when single-process."""
+        known = self.cache.known_version(exp_id) if self.single_process else None
+        return known if known is not None else self.version(exp_id)
+
     def read_shaped(self, exp_id: str, key: Any = None, value: Any = None) -> dict[str, Any]:
         """`get_theta(key, value)` of the committed theta (stats routes, hourly snapshots)."""
         prefix = theta_text.theta_key(exp_id, key, value)
@@ -246,8 +271,15 @@ class ThetaStore(ABC):
         hashes, _ = self.read(exp_id, prefix, exact)
         return theta_text.shape_theta(prefix, hashes, exact)
 
-    def _finish(self, held: HeldLock | None, changes: Mapping[str, list[Change]], seen: Mapping[str, int]):
-        """Update the cache once the commit is durable (at once, or when the held transaction ends)."""
+    def _advance_after_commit(
+        self,
+        stack: ExitStack,
+        held: HeldLock | None,
+        changes: Mapping[str, list[Change]],
+        seen: Mapping[str, int],
+    ) -> None:
+        """Update the cache once the commit is durable and before the commit's locks are released: when
+        the held transaction ends, or when the transaction entered next on `stack` has committed."""
 
         def advance() -> None:
             for exp_id, ops in changes.items():
@@ -255,8 +287,13 @@ class ThetaStore(ABC):
 
         if held is not None and held.connection is not None:
             held.after_commit.append(advance)
-        else:
-            advance()
+            return
+
+        def after(exc_type: type[BaseException] | None, *_: object) -> None:
+            if exc_type is None:
+                advance()
+
+        stack.push(after)
 
 
 # --- SQL --------------------------------------------------------------------------------------------------
@@ -274,6 +311,7 @@ class SqlThetaStore(ThetaStore):
     def __init__(self, db: Database) -> None:
         super().__init__(db)
         self.postgres = db.engine.dialect.name == "postgresql"
+        self.single_process = db.is_sqlite
         insert = (postgresql_insert if self.postgres else sqlite_insert)(THETA)
         self.upsert = insert.on_conflict_do_update(
             index_elements=[THETA.c.exp_id, THETA.c.key], set_={"fields": insert.excluded.fields}
@@ -320,7 +358,7 @@ class SqlThetaStore(ThetaStore):
     def primary(self, exp_id: str, wait: float, lease: float) -> Iterator[HeldLock]:
         with self.locks.hold(exp_id, wait):
             if not self.postgres:  # single process: the in-process lock is the lock
-                yield HeldLock(exp_id, self.version(exp_id))
+                yield HeldLock(exp_id, self.locked_version(exp_id))
                 return
             held: HeldLock | None = None
             with self.db.transaction() as connection:
@@ -350,17 +388,17 @@ class SqlThetaStore(ThetaStore):
                         stack.enter_context(self.locks.hold(exp_id, COMMIT_LOCK_SECONDS))
             except LockTimeout as error:
                 raise ThetaConflict(str(error)) from None
+            self._advance_after_commit(stack, held, {e: changes[e] for e in written}, seen)
             if held is not None and held.connection is not None:
                 connection = held.connection
             else:
                 connection = stack.enter_context(self.db.transaction())
-            if written and self.postgres:
-                connection.execute(_lock_timeout(COMMIT_LOCK_SECONDS))
+            if self.postgres and any(held is None or e != held.exp_id for e in written):
+                connection.execute(_lock_timeout(COMMIT_LOCK_SECONDS))  # row locks beyond the held one
             for exp_id in written:  # in exp_id order: locks are taken in that order
                 self._bump(connection, exp_id, seen[exp_id])
                 self._apply(connection, exp_id, changes[exp_id], (bases or {}).get(exp_id))
             write_rows(connection)
-        self._finish(held, {e: changes[e] for e in written}, seen)
 
     @staticmethod
     @staticmethod
@@ -537,6 +575,7 @@ class RedisThetaStore(ThetaStore):
                         stack.enter_context(self._redis_lock(exp_id, COMMIT_LOCK_SECONDS, 10.0))
             except LockTimeout as error:
                 raise ThetaConflict(str(error)) from None
+            self._advance_after_commit(stack, None, {e: changes[e] for e in written}, seen)
             with self.db.transaction() as connection:
                 write_rows(connection)
                 if written:
@@ -544,7 +583,6 @@ class RedisThetaStore(ThetaStore):
                         self._commit_theta(changes, seen, written)
                     except redis.WatchError as error:
                         raise ThetaConflict("theta changed since it was read") from error
-        self._finish(None, {e: changes[e] for e in written}, seen)
 
     def _commit_theta(self, changes: Mapping[str, list[Change]], seen: Mapping[str, int], written: list[str]):
         version_keys = [self.version_key(exp_id) for exp_id in written]
