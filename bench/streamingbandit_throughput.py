@@ -251,21 +251,20 @@ def row(name: str, run: Run) -> list[str]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """CPU time of a process and its children so far (server, sandbox host and workers)."""
-    total = 0.0
+    """CPU time so far of a process and all its descendants (the server, its sandbox host, the workers)."""
     ticks = os.sysconf("SC_CLK_TCK")
-    pids = [pid]
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    pids += [int(p) for p in children.read_text().split()] if children.exists() else []
-    for child in list(pids[1:]):
-        grand = Path(f"/proc/{child}/task/{child}/children")
-        pids += [int(p) for p in grand.read_text().split()] if grand.exists() else []
-    for p in pids:
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
         try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
         except FileNotFoundError:
             continue
         total += (int(fields[11]) + int(fields[12])) / ticks
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            children = task / "children"
+            if children.exists():
+                pending += [int(child) for child in children.read_text().split()]
     return total
 
 

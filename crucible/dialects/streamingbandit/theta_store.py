@@ -47,7 +47,13 @@ EXPERIMENTS = SbExperiment.__table__
 THETA = SbTheta.__table__
 # Statements on the request path are built once: building one costs more than running it on SQLite.
 VERSION = select(EXPERIMENTS.c.theta_version).where(EXPERIMENTS.c.id == bindparam("exp_id"))
-LOCK_VERSION = VERSION.with_for_update()
+LOCK_VERSION = (
+    select(func.set_config("lock_timeout", bindparam("timeout"), True), EXPERIMENTS.c.theta_version)
+    .where(EXPERIMENTS.c.id == bindparam("exp_id"))
+    .with_for_update()
+)
+"""PostgreSQL: bound the wait for the row lock and take it in one round trip (`set_config` runs before
+the lock is requested)."""
 BUMP = (
     update(EXPERIMENTS)
     .where(EXPERIMENTS.c.id == bindparam("exp_id"), EXPERIMENTS.c.theta_version == bindparam("seen"))
@@ -363,8 +369,10 @@ class SqlThetaStore(ThetaStore):
             held: HeldLock | None = None
             with self.db.transaction() as connection:
                 try:
-                    connection.execute(_lock_timeout(wait))
-                    version = connection.scalar(LOCK_VERSION, {"exp_id": exp_id})
+                    row = connection.execute(
+                        LOCK_VERSION, {"exp_id": exp_id, "timeout": f"{int(wait * 1000)}ms"}
+                    ).first()
+                    version = row[1] if row is not None else 0
                 except OperationalError as error:
                     raise LockTimeout(exp_id) from error
                 held = HeldLock(exp_id, int(version or 0), connection)

@@ -233,3 +233,9 @@ def test_cors_for_configured_origins(sb_servers: ServerPool) -> None:
             headers={"Origin": "https://ui.example"},
         )
         assert login.status_code == 200 and "SameSite=None; Secure" in login.headers["set-cookie"]
+
+
+def test_bodies_over_one_mebibyte_are_refused(alice: SbClient) -> None:
+    big = alice.http.post("/exp", content=b'{"name": "' + b"x" * (1 << 20) + b'"}')
+    assert error(big) == (413, "Request body too large (1 MiB at most).")
+    assert alice.http.post("/exp", json={"name": "x" * 1000}).status_code == 200
