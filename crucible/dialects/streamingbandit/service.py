@@ -51,7 +51,7 @@ class BanditService:
             self.store = SqlThetaStore(services.db)
         self.pool: SandboxPool | None = None
         self._pool_lock = threading.Lock()
-        self._closed = False
+        self._lifespans = 0
         self.executor = Executor(settings, services.db, self.store, self.require_pool)
 
     def sandbox_config(self) -> SandboxConfig:
@@ -71,14 +71,18 @@ class BanditService:
         """Startup hook: launch the sandbox host (numpy, scipy and the libraries preloaded, workers
         pre-forked) when this install has experiments; a fresh install starts it on first use, so
         servers that never see a bandit (e.g. other dialects' tests) do not pay for it."""
+        with self._pool_lock:
+            self._lifespans += 1
         with self.db.read() as session:
             if session.scalar(select(SbExperiment.id).limit(1)) is not None:
                 self.require_pool()
 
     def close(self) -> None:
+        """Shutdown hook: stop the sandbox processes once the last running lifespan of the app ends
+        (test clients may nest lifespans on one app)."""
         with self._pool_lock:
-            self._closed = True
-            if self.pool is not None:
+            self._lifespans = max(0, self._lifespans - 1)
+            if self._lifespans == 0 and self.pool is not None:
                 self.pool.close()
                 self.pool = None
 
@@ -86,8 +90,6 @@ class BanditService:
         """The running pool, started on first use."""
         with self._pool_lock:
             if self.pool is None:
-                if self._closed:
-                    raise SandboxUnavailable("the server is shutting down")
                 self.pool = SandboxPool(self.sandbox_config()).start()
             return self.pool
 
