@@ -12,6 +12,7 @@ call it from worker threads, the background jobs from theirs.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import random
 import re
 import secrets
@@ -72,6 +73,7 @@ HOOK_FILE = re.compile(r"^<([A-Za-z0-9_]+):(get_context|get_action|get_reward|se
 HOOK_NAMES = ("get_context", "get_action", "get_reward", "set_reward")
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 ADVICES = SbAdvice.__table__
 ADVICE_INSERT = insert(ADVICES)
@@ -453,7 +455,9 @@ class Executor:
                 seed=seed,
             )
         except SandboxError as error:
+            log_output(experiment.id, error.output)
             raise wire_error(error, trigger, experiment.id, self.settings.sb_debug) from None
+        log_output(experiment.id, result.output)
         if not isinstance(result.value, dict):
             raise wire_error(
                 SandboxViolation("sandbox protocol error: malformed result"), trigger, experiment.id
@@ -470,6 +474,12 @@ class Executor:
             except LockTimeout:
                 break
         raise SbError(409, CONFLICT)
+
+
+def log_output(exp_id: str, output: str) -> None:
+    """What experiment code printed (the first 64 KiB) goes to the server log, never to the client."""
+    if output:
+        log.info("experiment %s printed: %s", exp_id, output)
 
 
 def capped(hook: str, result: Mapping[str, Any]) -> None:
