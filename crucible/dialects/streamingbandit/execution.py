@@ -204,7 +204,8 @@ class CallRequests:
             raise SandboxViolation("sandbox protocol error: malformed theta write")
         return key, replaced, fields
 
-    def log_rows(self, value: Mapping[str, Any], now: datetime) -> list[LogRow]:
+    def logs(self, value: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """The rows given to `log_data`, as (exp_id, JSON text), checked: only opened experiments."""
         raw = value.get("logs")
         if not isinstance(raw, list):
             raise SandboxViolation("sandbox protocol error: malformed result")
@@ -215,8 +216,20 @@ class CallRequests:
             text = dumps(entry[1])
             if len(text) > RESULT_CAP:
                 raise SbError(500, "A row given to log_data is larger than 1 MiB.")
-            rows.append(LogRow(entry[0], "log", text, now))
+            rows.append((entry[0], text))
         return rows
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """A finished sandbox call, checked: the runtime's result, its theta writes and its log rows."""
+
+    value: dict[str, Any]
+    changes: dict[str, list[Change]]
+    logs: list[tuple[str, str]]
+
+    def log_rows(self, now: datetime) -> list[LogRow]:
+        return [LogRow(exp_id, "log", text, now) for exp_id, text in self.logs]
 
 
 class Executor:
@@ -241,7 +254,8 @@ class Executor:
             snapshot = self.snapshot(experiment, fresh=not first)
             requests = CallRequests(self, experiment, snapshot, None)
             payload = {"call": "get_action", "key": key, "context": context}
-            value = self.run(experiment, "get_action", requests, payload, self.limits)
+            outcome = self.run(experiment, "get_action", requests, payload, self.limits)
+            value = outcome.value
             result = {"action": value.get("action"), "context": value.get("context")}
             capped("get_action", result)
             now = utcnow()
@@ -249,7 +263,7 @@ class Executor:
             action_row = dumps({"context": result["context"], "action": result["action"], "date": iso(now)})
 
             def write_rows(connection: Connection) -> None:
-                rows = [*requests.log_rows(value, now), LogRow(experiment.id, "action", action_row, now)]
+                rows = [*outcome.log_rows(now), LogRow(experiment.id, "action", action_row, now)]
                 stats.add_rows(connection, rows)
                 if advice_id is not None:
                     connection.execute(
@@ -264,7 +278,7 @@ class Executor:
                         },
                     )
 
-            self.store.commit(requests.changes(value), requests.seen, None, write_rows, requests.bases)
+            self.store.commit(outcome.changes, requests.seen, None, write_rows, requests.bases)
             if advice_id is not None:
                 result["advice_id"] = advice_id
             return result
@@ -300,7 +314,8 @@ class Executor:
                     "action": call_action,
                     "reward": reward,
                 }
-                value = self.run(experiment, "set_reward", requests, payload, self.limits)
+                outcome = self.run(experiment, "set_reward", requests, payload, self.limits)
+                value = outcome.value
                 result = {
                     "status": "success",
                     "action": value.get("action"),
@@ -311,7 +326,7 @@ class Executor:
                 now = utcnow()
 
                 def write_rows(connection: Connection) -> None:
-                    rows = requests.log_rows(value, now)
+                    rows = outcome.log_rows(now)
                     if not from_expiry:
                         logged = {k: result[k] for k in ("context", "action", "reward")}
                         rows.append(LogRow(experiment.id, "reward", dumps({**logged, "date": iso(now)}), now))
@@ -323,7 +338,7 @@ class Executor:
                         if consumed.rowcount != 1:
                             raise AdviceGone(advice_id)
 
-                self.store.commit(requests.changes(value), requests.seen, held, write_rows, requests.bases)
+                self.store.commit(outcome.changes, requests.seen, held, write_rows, requests.bases)
                 return result
 
         try:
@@ -341,16 +356,17 @@ class Executor:
                 snapshot = self.snapshot(experiment, version=held.version)
                 requests = CallRequests(self, experiment, snapshot, held)
                 payload = {"call": "simulate", "n": n, "keep_data": verbose or log_stats}
-                value = self.run(experiment, "simulate", requests, payload, self.simulate_limits, seed)
+                outcome = self.run(experiment, "simulate", requests, payload, self.simulate_limits, seed)
+                value = outcome.value
                 now = utcnow()
 
                 def write_rows(connection: Connection) -> None:
-                    rows = requests.log_rows(value, now)
+                    rows = outcome.log_rows(now)
                     if log_stats:
                         rows.append(LogRow(experiment.id, "simulation", dumps(value.get("data")), now))
                     stats.add_rows(connection, rows)
 
-                self.store.commit(requests.changes(value), requests.seen, held, write_rows, requests.bases)
+                self.store.commit(outcome.changes, requests.seen, held, write_rows, requests.bases)
             if verbose:
                 return {"simulate": "success", "experiment": experiment.id, "data": value.get("data")}
             return {"simulate": "success", "experiment": experiment.id, "theta": value.get("theta")}
@@ -443,7 +459,8 @@ class Executor:
         payload: dict[str, Any],
         limits: Limits,
         seed: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> CallOutcome:
+        """One sandbox call of the runtime; its failures become wire errors (spec §4.5)."""
         payload = {**payload, "exp": requests.primary_info, "theta_max_bytes": self.theta_max_bytes}
         try:
             result = self.pool().run_sync(
@@ -458,11 +475,12 @@ class Executor:
             log_output(experiment.id, error.output)
             raise wire_error(error, trigger, experiment.id, self.settings.sb_debug) from None
         log_output(experiment.id, result.output)
-        if not isinstance(result.value, dict):
-            raise wire_error(
-                SandboxViolation("sandbox protocol error: malformed result"), trigger, experiment.id
-            )
-        return result.value
+        try:
+            if not isinstance(result.value, dict):
+                raise SandboxViolation("sandbox protocol error: malformed result")
+            return CallOutcome(result.value, requests.changes(result.value), requests.logs(result.value))
+        except SandboxViolation as error:  # a worker returning what no runtime would: refuse it all
+            raise wire_error(error, trigger, experiment.id) from None
 
     def with_retries(self, attempt: Callable[[bool], T]) -> T:
         for number in range(ATTEMPTS):
