@@ -7,6 +7,7 @@ import threading
 from collections import Counter
 
 import httpx
+import pytest
 
 from tests.dialects.streamingbandit.live import SbServer
 
@@ -42,7 +43,8 @@ SOCIAL_SCIENCE = 8
 AB_TEST = 0
 
 
-def test_concurrent_setrewards_lose_no_update(sb_theta_server: SbServer) -> None:
+@pytest.mark.parametrize(("clients", "each"), [(20, 25), (50, 10)])
+def test_concurrent_setrewards_lose_no_update(sb_theta_server: SbServer, clients: int, each: int) -> None:
     alice = sb_theta_server.client("alice")
     exp = alice.create(COUNTER)
     statuses: Counter[int] = Counter()
@@ -50,14 +52,14 @@ def test_concurrent_setrewards_lose_no_update(sb_theta_server: SbServer) -> None
 
     def client() -> None:
         with httpx.Client(base_url=sb_theta_server.url, timeout=60) as http:
-            for _ in range(25):
+            for _ in range(each):
                 response = http.get(
                     f"/setreward/{exp.id}", params={"key": exp.key, "reward": "{}", "action": '{"a": 1}'}
                 )
                 with lock:
                     statuses[response.status_code] += 1
 
-    threads = [threading.Thread(target=client) for _ in range(20)]
+    threads = [threading.Thread(target=client) for _ in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
