@@ -7,7 +7,7 @@ Fields are flat so that each maps to exactly one documented variable (see README
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -64,6 +64,28 @@ class Settings(BaseSettings):
     morpheo_worker_id: str | None = None
     morpheo_work_dir: Path | None = None
     morpheo_max_extract_bytes: int = Field(default=4 * 1024**3, ge=1, description="Per archive.")
+    # --- streamingbandit ----------------------------------------------------------------------
+    sb_advice_sweep_seconds: float = Field(default=60.0, gt=0, description="Advice expiry job interval.")
+    sb_hourly_theta_seconds: float = Field(default=3600.0, gt=0, description="Theta snapshot job interval.")
+    sb_sandbox_wall_seconds: float = Field(default=10.0, gt=0)
+    sb_sandbox_cpu_seconds: float = Field(default=5.0, gt=0)
+    sb_sandbox_memory_mb: int = Field(default=512, gt=0)
+    sb_simulate_seconds: float = Field(
+        default=300.0, gt=0, description="CPU and wall limit of a simulate call."
+    )
+    sb_simulate_max_n: int = Field(default=100000, ge=1)
+    sb_sandbox_max_concurrency: int | None = Field(default=None, description="Default 2 x CPU cores.")
+    sb_worker_max_calls: int = Field(default=1000, ge=1)
+    sb_theta_backend: Literal["sql", "redis"] = "sql"
+    sb_theta_max_mb: int = Field(default=64, gt=0)
+    sb_debug: bool = False
+    sb_cors_origins: CommaList = Field(default_factory=list)
+    sb_core_cors_origins: CommaList = Field(default_factory=list)
+    sb_cookie_secret: str | None = None
+
+    _split_sb_origins = field_validator("sb_cors_origins", "sb_core_cors_origins", mode="before")(
+        _split_commas
+    )
 
     @property
     def resolved_database_url(self) -> str:

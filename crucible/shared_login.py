@@ -26,7 +26,7 @@ from crucible.core.accounts import (
     verify_password,
 )
 from crucible.core.db import utcnow
-from crucible.core.http import BodyError, contains_nul, read_body_data
+from crucible.core.http import BodyError, contains_nul, cross_site_request, read_body_data, request_origin
 from crucible.core.services import Services
 
 SESSION_COOKIE = "user"
@@ -37,8 +37,11 @@ def session_cookie_header(services: Services, request: Request, user: User) -> s
     """The exact Set-Cookie layout StreamingBandit's UI and scripts saw (value always quoted)."""
     value = sign_cookie_value(services.cookie_secret, SESSION_COOKIE, str(user.id))
     expires = format_datetime(utcnow() + timedelta(seconds=SESSION_MAX_AGE), usegmt=True)
-    header = f'{SESSION_COOKIE}="{value}"; Expires={expires}; Max-Age={SESSION_MAX_AGE}; Path=/; HttpOnly; SameSite=Lax'
-    if request.url.scheme == "https":
+    header = f'{SESSION_COOKIE}="{value}"; Expires={expires}; Max-Age={SESSION_MAX_AGE}; Path=/; HttpOnly'
+    if services.settings.sb_cors_origins:  # a UI on another origin needs SameSite=None, which needs Secure
+        return header + "; SameSite=None; Secure"
+    header += "; SameSite=Lax"
+    if request_origin(request, services.settings.trust_forwarded_headers).startswith("https:"):
         header += "; Secure"
     return header
 
@@ -104,6 +107,11 @@ def install(app: FastAPI, services: Services) -> None:
 
     async def login(request: Request) -> Response:
         streamingbandit = not request.url.path.endswith("/")
+        if cross_site_request(request, settings.sb_cors_origins, settings.trust_forwarded_headers):
+            # login CSRF (spec streamingbandit §4.9): another site must not log a browser in
+            if streamingbandit:
+                return _sb_error(403, "Cross-origin request rejected.")
+            return JSONResponse({"detail": "Cross-origin request rejected."}, status_code=403)
         try:
             data = await read_body_data(request)
         except BodyError as error:

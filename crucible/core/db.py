@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
@@ -107,9 +107,8 @@ class Database:
         self.engine = make_engine(url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._write_sessions = sessionmaker(
-            self.engine.execution_options(write_lock=True), expire_on_commit=False
-        )
+        self._write_engine = self.engine.execution_options(write_lock=True)
+        self._write_sessions = sessionmaker(self._write_engine, expire_on_commit=False)
         # SQLite has one writer at a time. Threads of this process queue here and are handed the
         # lock at once, instead of polling on SQLite's busy timeout (sleeps of up to 100 ms).
         self._sqlite_writers = threading.RLock() if self.is_sqlite else None
@@ -133,6 +132,23 @@ class Database:
             return
         with self._sqlite_writers, self._write_sessions() as session, session.begin():
             yield session
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A plain connection for Core reads, without an ORM session (cheaper on hot paths)."""
+        with self.engine.connect() as connection:
+            yield connection
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """`write()` for Core statements: a connection in a write transaction (BEGIN IMMEDIATE on
+        SQLite) that commits on success and rolls back on error."""
+        if self._sqlite_writers is None:
+            with self._write_engine.begin() as connection:
+                yield connection
+            return
+        with self._sqlite_writers, self._write_engine.begin() as connection:
+            yield connection
 
     def dispose(self) -> None:
         self.engine.dispose()

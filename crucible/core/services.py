@@ -49,6 +49,6 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
         db=db,
         blobs=LocalBlobStore(settings.blob_dir),
         jwt_secret=load_or_create_secret(db, "jwt"),
-        cookie_secret=load_or_create_secret(db, "session_cookie"),
+        cookie_secret=settings.sb_cookie_secret or load_or_create_secret(db, "session_cookie"),
         scheduler=Scheduler(db),
     )

@@ -31,12 +31,16 @@ class SandboxError(Exception):
 
 
 class SandboxViolation(SandboxError):
-    """The code tried something the sandbox refuses (import, private attribute, file, audit event, ...)."""
+    """The code tried something the sandbox refuses (import, private attribute, file, audit event, ...).
 
-    def __init__(self, detail: str, line: int | None = None) -> None:
+    `filename` is the code (as given to `ctx.execute`) whose frame was innermost when it happened, when
+    known, so a runtime running several pieces of code can say which one misbehaved."""
+
+    def __init__(self, detail: str, line: int | None = None, filename: str | None = None) -> None:
         super().__init__(detail if line is None else f"{detail} (line {line})")
         self.detail = detail
         self.line = line
+        self.filename = filename
 
 
 @dataclass
@@ -105,7 +109,7 @@ class ResultNotSerializable(SandboxError):
 def error_to_wire(error: SandboxError) -> dict[str, JSON]:
     """Encode a worker-side failure for the trip to the server."""
     if isinstance(error, SandboxViolation):
-        return {"kind": "violation", "detail": error.detail, "line": error.line}
+        return {"kind": "violation", "detail": error.detail, "line": error.line, "filename": error.filename}
     if isinstance(error, CodeError):
         return {
             "kind": "code",
@@ -128,7 +132,12 @@ def error_from_wire(data: dict[str, JSON]) -> SandboxError:
     """Rebuild a failure reported by a worker; unknown shapes become a violation (never trusted)."""
     kind = data.get("kind")
     if kind == "violation":
-        return SandboxViolation(str(data.get("detail")), _int_or_none(data.get("line")))
+        filename = data.get("filename")
+        return SandboxViolation(
+            str(data.get("detail")),
+            _int_or_none(data.get("line")),
+            filename if isinstance(filename, str) else None,
+        )
     if kind == "code":
         trace = data.get("traceback")
         return CodeError(

@@ -10,6 +10,7 @@ import ast
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import CodeType
+from typing import Any
 
 from crucible.engines.sandbox.outcomes import CodeError, SandboxViolation
 
@@ -116,6 +117,9 @@ class Policy:
     packages: frozenset[str] = DEFAULT_PACKAGES
     denied_modules: frozenset[str] = DEFAULT_DENIED_MODULES
     denied_names: frozenset[str] = DEFAULT_DENIED_NAMES
+    check_imports: bool = True
+    """False: the static check lets any import statement through (the importer still refuses it when
+    the code runs), for a save-time check whose users expect an import to fail at run time."""
 
     def module_allowed(self, name: str) -> bool:
         """True for a public module inside an allowed package that is not denied."""
@@ -135,21 +139,23 @@ class Policy:
             return True
         return _within(name, self.imports) and self.module_allowed(name)
 
-    def to_wire(self) -> dict[str, list[str]]:
+    def to_wire(self) -> dict[str, Any]:
         return {
             "imports": sorted(self.imports),
             "packages": sorted(self.packages),
             "denied_modules": sorted(self.denied_modules),
             "denied_names": sorted(self.denied_names),
+            "check_imports": self.check_imports,
         }
 
     @classmethod
-    def from_wire(cls, data: dict[str, list[str]]) -> Policy:
+    def from_wire(cls, data: dict[str, Any]) -> Policy:
         return cls(
             imports=frozenset(data["imports"]),
             packages=frozenset(data["packages"]),
             denied_modules=frozenset(data["denied_modules"]),
             denied_names=frozenset(data["denied_names"]),
+            check_imports=bool(data.get("check_imports", True)),
         )
 
 
@@ -259,15 +265,15 @@ class _Checker(ast.NodeVisitor):
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
-            if not self.policy.import_allowed(alias.name):
+            if self.policy.check_imports and not self.policy.import_allowed(alias.name):
                 self.refuse(node, f"import of '{alias.name}' is not allowed")
             self.check_name(node, alias.asname)
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         module = node.module or ""
-        if node.level:
+        if node.level and self.policy.check_imports:
             self.refuse(node, "relative imports are not allowed")
-        if not self.policy.import_allowed(module):
+        if self.policy.check_imports and not self.policy.import_allowed(module):
             self.refuse(node, f"import from '{module}' is not allowed")
         for alias in node.names:
             if alias.name == "*":

@@ -700,12 +700,14 @@ class SandboxPool:
                 self._cond.notify_all()
 
     def _drain_host_stderr(self, process: subprocess.Popen[bytes]) -> None:
+        """Log the first 64 KiB the host writes; the pipe is closed here at EOF (the host exited)."""
         assert process.stderr is not None
         logged = 0
-        for line in process.stderr:
-            if logged < _HOST_STDERR_CAP:
-                log.warning("sandbox host: %s", line.decode(errors="replace").rstrip())
-                logged += len(line)
+        with process.stderr:
+            for line in process.stderr:
+                if logged < _HOST_STDERR_CAP:
+                    log.warning("sandbox host: %s", line.decode(errors="replace").rstrip())
+                    logged += len(line)
 
     def _spawn_thread(self, target: Callable[..., None], name: str, *args: Any) -> None:
         thread = threading.Thread(target=target, name=name, args=args, daemon=True)

@@ -21,8 +21,8 @@ class Violations:
     def __init__(self) -> None:
         self.first: SandboxViolation | None = None
 
-    def refuse(self, detail: str, line: int | None = None) -> NoReturn:
-        error = SandboxViolation(detail, line)
+    def refuse(self, detail: str, line: int | None = None, filename: str | None = None) -> NoReturn:
+        error = SandboxViolation(detail, line, filename)
         if self.first is None:
             self.first = error
         raise error

@@ -169,7 +169,7 @@ class Worker:
                 with self.audit.trusted():
                     compiled = compile_code(code, policy, filename)
             except SandboxViolation as exc:
-                VIOLATIONS.refuse(exc.detail, exc.line)
+                VIOLATIONS.refuse(exc.detail, exc.line, filename)
             if len(self._compiled) >= _COMPILE_CACHE_SIZE:
                 self._compiled.clear()
             self._compiled[key] = compiled
@@ -276,6 +276,9 @@ class Worker:
         if VIOLATIONS.first is not None:
             error = VIOLATIONS.first
         assert error is not None
+        if isinstance(error, SandboxViolation) and error.filename is None:
+            where = self.describe(error)  # the user code it happened in, e.g. a refused server request
+            error = SandboxViolation(error.detail, error.line or where.line, where.filename)
         report = encode_message(
             {"t": "done", "ok": False, "error": error_to_wire(error), "output": output.text()}
         )

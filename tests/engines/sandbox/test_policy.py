@@ -97,9 +97,21 @@ def test_the_import_allowlist_comes_from_the_policy() -> None:
         check_code("from scipy import stats", narrow)
 
 
+def test_without_import_checks_any_import_passes_but_private_names_do_not() -> None:
+    lenient = Policy(check_imports=False)
+    check_code("import os\nfrom subprocess import run\nfrom . import x", lenient)
+    with pytest.raises(SandboxViolation, match="private name '_exit'"):
+        check_code("from os import _exit", lenient)
+    with pytest.raises(SandboxViolation, match="'__b'"):
+        check_code("import os as __b", lenient)
+    with pytest.raises(SandboxViolation, match="'_os'"):
+        check_code("import random\nx = random._os", lenient)
+
+
 def test_policy_round_trips_through_json() -> None:
     policy = Policy(imports=frozenset({"numpy", "math"}), packages=frozenset({"numpy"}))
     assert Policy.from_wire(policy.to_wire()) == policy
+    assert Policy.from_wire(Policy(check_imports=False).to_wire()).check_imports is False
 
 
 def test_submodule_rules() -> None:

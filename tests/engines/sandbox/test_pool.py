@@ -154,7 +154,16 @@ def test_nested_code_reports_its_own_file_and_line(pool: SandboxPool) -> None:
         pool.run_sync(
             RUNTIME, "alice", code="try:\n    box.run_other('import os')\nexcept Exception:\n    pass"
         )
-    assert refused.value.line == 1
+    assert (refused.value.line, refused.value.filename) == (1, "<other>")
+
+
+def test_violations_name_the_code_they_happened_in(pool: SandboxPool) -> None:
+    with pytest.raises(SandboxViolation) as at_run_time:
+        pool.run_sync(RUNTIME, "alice", code="box.run_other('x = 1\\nopen(1)')")
+    assert (at_run_time.value.filename, at_run_time.value.detail) == ("<other>", "open() is not allowed")
+    with pytest.raises(SandboxViolation) as outer:
+        pool.run_sync(RUNTIME, "alice", code="x = 1\ny = getattr(x, '_' + '_class__')")
+    assert (outer.value.filename, outer.value.line) == ("<code>", 2)
 
 
 def test_syntax_errors_at_run_time(pool: SandboxPool) -> None:
