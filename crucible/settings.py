@@ -50,6 +50,15 @@ class Settings(BaseSettings):
 
     _split_whitelist = field_validator("bender_quota_whitelist", mode="before")(_split_commas)
 
+    # --- polyaxon ---------------------------------------------------------------------------
+    polyaxon_outputs_root: Path | None = Field(
+        default=None, description="Experiment outputs directories; default <data_dir>/polyaxon/outputs."
+    )
+    polyaxon_repo_max_upload_bytes: int = 150 * 1024 * 1024
+    polyaxon_logs_max_bytes: int = 50 * 1024 * 1024
+    polyaxon_heartbeat_timeout_s: float = 300.0
+    polyaxon_heartbeat_check_interval_s: float = 30.0
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -64,3 +73,7 @@ class Settings(BaseSettings):
     @property
     def blob_dir(self) -> Path:
         return self.data_dir / "blobs"
+
+    @property
+    def resolved_polyaxon_outputs_root(self) -> Path:
+        return (self.polyaxon_outputs_root or self.data_dir / "polyaxon" / "outputs").resolve()
