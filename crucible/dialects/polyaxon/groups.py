@@ -217,12 +217,19 @@ class GroupScheduler:
             self._thread.join(timeout=10)
             self._thread = None
 
+    def wait_idle(self) -> None:
+        """Block until every wake-up so far has been handled (tests use it instead of polling)."""
+        self._queue.join()
+
     def _loop(self) -> None:
         while True:
             group_id = self._queue.get()
-            if group_id is None:
-                return
-            self._run(group_id)
+            try:
+                if group_id is None:
+                    return
+                self._run(group_id)
+            finally:
+                self._queue.task_done()
 
     def _drain(self) -> None:
         while True:
@@ -230,8 +237,11 @@ class GroupScheduler:
                 group_id = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if group_id is not None:
-                self._run(group_id)
+            try:
+                if group_id is not None:
+                    self._run(group_id)
+            finally:
+                self._queue.task_done()
 
     def _run(self, group_id: int) -> None:
         try:

@@ -132,6 +132,8 @@ def install(app: FastAPI, services: Services, error_formats: ErrorFormats) -> Ru
     bridge = execution.install(runtime)
     scheduler = groups.GroupScheduler(runtime, bridge)
     runtime.on_group_activity = scheduler.wake
+    app.state.polyaxon = runtime
+    runtime.group_scheduler = scheduler
     services.on_startup(scheduler.start)
     services.on_shutdown(scheduler.stop)
     app.include_router(build_router(runtime, bridge))

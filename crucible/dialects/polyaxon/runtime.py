@@ -35,6 +35,7 @@ class Runtime:
         self.outputs_root.mkdir(parents=True, exist_ok=True)
         # Set by the group scheduler and the execution bridge when they are installed.
         self.on_group_activity: Callable[[int], None] = lambda _group_id: None
+        self.group_scheduler: Any = None
 
     @contextmanager
     def write(self) -> Iterator[Session]:
