@@ -174,6 +174,8 @@ class PlxJob(Base):
     role: Mapped[str] = mapped_column(String(20), default="master")
     pod_id: Mapped[str | None] = mapped_column(String(100))
     node_scheduled: Mapped[str | None] = mapped_column(String(200))
+    # What the executor needs to take the run over after a server restart (Running.handle).
+    run_handle: Mapped[str | None] = mapped_column(String(300))
     resources: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     last_status: Mapped[str] = mapped_column(String(20), default="created")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -303,6 +303,7 @@ def upgrade() -> None:
         sa.Column("role", sa.String(length=20), nullable=False),
         sa.Column("pod_id", sa.String(length=100), nullable=True),
         sa.Column("node_scheduled", sa.String(length=200), nullable=True),
+        sa.Column("run_handle", sa.String(length=300), nullable=True),
         sa.Column("resources", sa.JSON(none_as_null=True), nullable=True),
         sa.Column("last_status", sa.String(length=20), nullable=False),
         sa.Column("created_at", crucible.core.db.UTCDateTime(), nullable=False),

@@ -16,6 +16,13 @@ API = "/api/v1"
 
 
 @pytest.fixture
+def settings_overrides() -> dict[str, object]:
+    """No executor here: these tests drive statuses themselves (tests/dialects/polyaxon/test_execution.py
+    turns it on)."""
+    return {"executor_local_enabled": False}
+
+
+@pytest.fixture
 def make_user(services: Services) -> Callable[..., Account]:
     """Accounts without paying for argon2 each time (the hash is shared)."""
     from crucible.core import accounts
