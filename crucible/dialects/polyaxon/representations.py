@@ -308,8 +308,9 @@ def job_body(session: Session, job: PlxJob, experiment: PlxExperiment) -> dict[s
         "uuid": job.uuid,
         "unique_name": f"{experiment_name}.{job.id}.{job.role}",
         "role": job.role,
+        # No `experiment_name`: the client's schema declares it but its Config refuses it (TypeError in
+        # schema_response mode), and the strict-schema rule of spec §2 wins over §3.4's field list.
         "experiment": experiment.id,
-        "experiment_name": experiment_name,
         "pod_id": job.pod_id,
         "node_scheduled": job.node_scheduled,
         "last_status": job.last_status,

@@ -350,6 +350,267 @@ def misc() -> None:
         assert "501" in str(error) or "TensorBoard" in str(error), error
 
 
+# --- managed runs (6-9): the server runs them on its executor ------------------------------------------------
+
+DONE = ("succeeded", "failed", "stopped", "skipped", "upstream_failed")
+
+
+def wait_done(client: PolyaxonClient, eid: int, timeout: float = 90.0, wanted: tuple[str, ...] = DONE) -> str:
+    def check() -> str | None:
+        status = field(client.experiment.get_experiment(USER, "proj", eid), "last_status")
+        return status if status in wanted else None
+
+    return poll(check, timeout=timeout, message=f"experiment {eid} to reach {wanted}")
+
+
+def outputs_file(client: PolyaxonClient, eid: int, name: str) -> str:
+    client.experiment.download_outputs(USER, "proj", eid)
+    path = f"{USER}.proj.{eid}.tar.gz"
+    with tarfile.open(path, "r:gz") as archive:
+        member = archive.extractfile(name)
+        assert member is not None, name
+        text = member.read().decode()
+    os.remove(path)
+    return text
+
+
+def create_managed(client: PolyaxonClient, content: dict[str, Any]) -> int:
+    return field(client.project.create_experiment(USER, "proj", {"content": json.dumps(content)}), "id")
+
+
+@scenario
+def restart_resume_copy() -> None:
+    client = login()
+    ensure_project(client)
+    cmd = "python -c \"import os;open(os.environ['POLYAXON_RUN_OUTPUTS_PATH']+'/out.txt','a').write('x')\""
+    root = create_managed(
+        client, {"version": 1, "kind": "experiment", "params": {"lr": 0.1}, "run": {"cmd": cmd}}
+    )
+    assert wait_done(client, root) == "succeeded"
+    restart = client.experiment.restart(USER, "proj", root)
+    assert (
+        _raw_experiment(field(restart, "id"))["original"] == f"{USER}.proj.{root}"
+    )  # not in the client schema
+    assert wait_done(client, field(restart, "id")) == "succeeded"
+    assert outputs_file(client, field(restart, "id"), "out.txt") == "x"
+    copy = field(client.experiment.copy(USER, "proj", root), "id")
+    assert wait_done(client, copy) == "succeeded" and outputs_file(client, copy, "out.txt") == "xx"
+    resume = field(client.experiment.resume(USER, "proj", root), "id")
+    assert wait_done(client, resume) == "succeeded" and outputs_file(client, resume, "out.txt") == "xx"
+    assert outputs_file(client, root, "out.txt") == "xx"
+    again = field(client.experiment.resume(USER, "proj", resume), "id")
+    assert wait_done(client, again) == "succeeded" and outputs_file(client, again, "out.txt") == "xxx"
+    detail = client.experiment.get_experiment(USER, "proj", again)
+    original = (
+        detail["original_experiment"]
+        if isinstance(detail, dict)
+        else _raw_experiment(again)["original_experiment"]
+    )
+    assert original == root
+    patched = client.experiment.restart(USER, "proj", root, content={"params": {"lr": 0.5}})
+    assert field(patched, "params")["lr"] == 0.5
+    wait_done(client, field(patched, "id"))
+    sleeper = create_managed(client, {"version": 1, "kind": "experiment", "run": {"cmd": "sleep 60"}})
+    wait_done(client, sleeper, wanted=("running",))
+    error = raises(PolyaxonHTTPError, lambda: client.experiment.resume(USER, "proj", sleeper))
+    assert "409" in str(error) or "still running" in str(error), error
+    client.experiment.stop(USER, "proj", sleeper)
+
+
+def _raw_experiment(eid: int) -> dict[str, Any]:
+    import requests
+
+    token = login().auth.config.token
+    response = requests.get(
+        f"http://127.0.0.1:{PORT}/api/v1/{USER}/proj/experiments/{eid}/",
+        headers={"Authorization": f"token {token}"},
+    )
+    return response.json()
+
+
+TRAIN = """
+import argparse, os
+from polyaxon_client.tracking import Experiment
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--lr", type=float)
+args = parser.parse_args()
+if os.environ.get("CRASH"):
+    raise RuntimeError("deliberate crash")
+e = Experiment()
+for i in range(5):
+    e.log_metrics(loss=1 / (i + 1), step=i)
+with open(os.path.join(e.get_outputs_path(), "model.txt"), "w") as handle:
+    handle.write("weights")
+print(f"done lr={args.lr}")
+"""
+
+
+@scenario
+def uploaded_repo_runs() -> None:
+    client = login()
+    ensure_project(client)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        data = TRAIN.encode()
+        info = tarfile.TarInfo("train.py")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    size = len(buffer.getvalue())
+    buffer.seek(0)
+    uploaded = client.project.upload_repo(
+        USER, "proj", files=[("repo", ("repo.tar.gz", buffer, "application/gzip"))], files_size=size
+    )
+    commit = uploaded.json()["commit"]
+    client.project.download_repo(USER, "proj")
+    with tarfile.open("repo.tar.gz", "r:gz") as archive:
+        assert archive.getnames() == ["train.py"]
+    content = {
+        "version": 1,
+        "kind": "experiment",
+        "params": {"lr": 0.1},
+        "build": {"image": "python:3.11"},
+        "run": {"cmd": "python train.py --lr={{ lr }}"},
+    }
+    eid = create_managed(client, content)
+    assert wait_done(client, eid) == "succeeded", client.experiment.logs(USER, "proj", eid, stream=False).text
+    history = statuses(client, eid)
+    positions = [history.index(s) for s in ("scheduled", "starting", "running", "succeeded")]
+    assert positions == sorted(positions), history
+
+    def metrics_arrived() -> bool:
+        return client.experiment.get_metrics(USER, "proj", eid)["count"] == 5
+
+    poll(metrics_arrived, message="5 metrics")
+    detail = client.experiment.get_experiment(USER, "proj", eid)
+    assert field(detail, "last_metric")["step"] == 4 and field(detail, "run_env")
+    text = client.experiment.logs(USER, "proj", eid, stream=False).text
+    assert "done lr=0.1" in text and 'build.image "python:3.11"' in text, text
+    assert outputs_file(client, eid, "model.txt") == "weights"
+    jobs = client.experiment.list_jobs(USER, "proj", eid)["results"]
+    assert (
+        len(jobs) == 1 and field(jobs[0], "role") == "master" and field(jobs[0], "last_status") == "succeeded"
+    )
+    assert field(client.experiment.get_code_reference(USER, "proj", eid), "commit") == commit
+    crash = dict(content, build={"env_vars": [["CRASH", "1"]]})
+    failed = create_managed(client, crash)
+    assert wait_done(client, failed) == "failed"
+    last = client.experiment.get_statuses(USER, "proj", failed)["results"][-1]
+    assert "exited with code 1" in field(last, "message"), field(last, "message")
+    assert "deliberate crash" in client.experiment.logs(USER, "proj", failed, stream=False).text
+
+
+@scenario
+def stop_runs() -> None:
+    client = login()
+    ensure_project(client)
+    cmd = "sh -c 'sleep 600 & echo $! > $POLYAXON_RUN_OUTPUTS_PATH/child.pid; wait'"
+    eid = create_managed(client, {"version": 1, "kind": "experiment", "run": {"cmd": cmd}})
+    wait_done(client, eid, wanted=("running",))
+    time.sleep(0.5)
+    child = int(outputs_file(client, eid, "child.pid"))
+    client.experiment.stop(USER, "proj", eid)
+    assert wait_done(client, eid, timeout=15) == "stopped"
+
+    def child_gone() -> bool:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return True
+        with open(f"/proc/{child}/stat") as handle:
+            return handle.read().split(")")[-1].split()[0] == "Z"
+
+    poll(child_gone, timeout=15, message="the child to die")
+    time.sleep(1)
+    assert statuses(client, eid)[-1] == "stopped"
+    assert client.experiment.stop(USER, "proj", eid).status_code == 200
+    blocker = create_managed(client, {"version": 1, "kind": "experiment", "run": {"cmd": "sleep 60"}})
+    wait_done(client, blocker, wanted=("running",))
+    queued = create_managed(client, {"version": 1, "kind": "experiment", "run": {"cmd": "echo queued"}})
+    assert field(client.experiment.get_experiment(USER, "proj", queued), "last_status") == "scheduled"
+    client.experiment.stop(USER, "proj", queued)
+    client.experiment.stop(USER, "proj", blocker)
+    assert wait_done(client, queued) == "stopped"
+
+
+def _as_time(value: Any) -> float:
+    from datetime import datetime
+
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.timestamp()
+
+
+@scenario
+def random_search_group() -> None:
+    client = login()
+    ensure_project(client)
+    content = {
+        "version": 1,
+        "kind": "group",
+        "hptuning": {
+            "seed": 7,
+            "concurrency": 2,
+            "random_search": {"n_experiments": 5},
+            "matrix": {"lr": {"uniform": "0.001:0.1"}, "opt": {"values": ["adam", "sgd"]}},
+        },
+        "run": {"cmd": 'python -c "print({{ lr }})"'},
+    }
+
+    def run_group() -> list[Any]:
+        group = client.project.create_experiment_group(USER, "proj", {"content": json.dumps(content)})
+        gid = field(group, "id")
+
+        def done() -> bool:
+            return (
+                field(client.experiment_group.get_experiment_group(USER, "proj", gid), "last_status")
+                == "done"
+            )
+
+        poll(done, timeout=120, message="the group to be done")
+        members = client.experiment_group.list_experiments(USER, "proj", gid)["results"]
+        assert len(members) == 5
+        for member in members:
+            assert field(member, "last_status") == "succeeded"
+            assert field(member, "experiment_group") == f"{USER}.proj.{gid}"
+            assert 0.001 <= field(member, "params")["lr"] < 0.1 and field(member, "params")["opt"] in (
+                "adam",
+                "sgd",
+            )
+        spans = [(_as_time(field(m, "started_at")), _as_time(field(m, "finished_at"))) for m in members]
+        for start, _end in spans:
+            overlapping = sum(1 for s, e in spans if s <= start <= e)
+            assert overlapping <= 2, spans
+        return sorted((field(m, "id"), field(m, "params")["lr"], field(m, "params")["opt"]) for m in members)
+
+    first = [params for _id, *params in run_group()]
+    second = [params for _id, *params in run_group()]
+    assert first == second
+
+    slow = dict(content, run={"cmd": "sleep 3"})
+    slow["hptuning"] = dict(content["hptuning"], concurrency=3)
+    gid = field(client.project.create_experiment_group(USER, "proj", {"content": json.dumps(slow)}), "id")
+
+    def two_running() -> bool:
+        members = client.experiment_group.list_experiments(USER, "proj", gid)["results"]
+        return sum(field(m, "last_status") == "running" for m in members) == 2 and len(members) == 3
+
+    poll(two_running, timeout=30, message="two running members")
+    client.experiment_group.stop(USER, "proj", gid, pending=True)
+
+    def stopped() -> bool:
+        return (
+            field(client.experiment_group.get_experiment_group(USER, "proj", gid), "last_status") == "stopped"
+        )
+
+    poll(stopped, timeout=30, message="the group to end stopped")
+    final = sorted(
+        field(m, "last_status")
+        for m in client.experiment_group.list_experiments(USER, "proj", gid)["results"]
+    )
+    assert final == ["stopped", "succeeded", "succeeded"], final
+
+
 def main() -> int:
     name = sys.argv[1]
     try:

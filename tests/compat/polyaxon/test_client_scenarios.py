@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
 
+from crucible.app import create_app
+from crucible.core.services import Services
+from crucible.settings import Settings
 from tests.compat.polyaxon import client_venv
-from tests.conftest import Account, LiveServer
+from tests.conftest import Account, LiveServer, free_port
 
 pytestmark = [pytest.mark.compat, pytest.mark.slow]
 
@@ -29,20 +35,59 @@ API_SCENARIOS = [
 ]
 
 
+MANAGED_SCENARIOS = ["restart_resume_copy", "uploaded_repo_runs", "stop_runs", "random_search_group"]
+
+
 @pytest.fixture(scope="session")
 def client_python() -> Path:
     return client_venv.python()
 
 
 @pytest.fixture
-def accounts(make_user: Callable[..., Account], live_server: LiveServer) -> tuple[Account, str]:
+def server_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def settings_overrides(request: pytest.FixtureRequest, server_port: int) -> dict[str, object]:
+    """Managed runs use the client's venv (scripts `import polyaxon_client`) and call this server back."""
+    name = request.node.callspec.params.get("name", "")
+    return {
+        "port": server_port,
+        "executor_api_url": f"http://127.0.0.1:{server_port}",
+        "executor_local_python": client_venv.python(),
+        "executor_max_concurrent": 1 if name == "stop_runs" else 2,
+        "executor_stop_grace_s": 3.0,
+    }
+
+
+@pytest.fixture
+def plx_server(settings: Settings, services: Services) -> Iterator[LiveServer]:
+    """The real app on the port the settings name (runs need the URL before the server starts)."""
+    app = create_app(settings, services)
+    config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("server did not start")
+        time.sleep(0.02)
+    yield LiveServer(url=f"http://127.0.0.1:{settings.port}", port=settings.port, services=services)
+    server.should_exit = True
+    thread.join(timeout=30)
+
+
+@pytest.fixture
+def accounts(make_user: Callable[..., Account], plx_server: LiveServer) -> tuple[Account, str]:
     """`admin` (whose password the scenarios log in with) and a private project of someone else."""
     from crucible.core.accounts import find_user_by_username
     from crucible.dialects.polyaxon.models import PlxProject
 
     admin = make_user("admin", PASSWORD)
     make_user("stranger", PASSWORD)
-    with live_server.services.db.write() as session:
+    with plx_server.services.db.write() as session:
         stranger = find_user_by_username(session, "stranger")
         assert stranger is not None
         session.add(PlxProject(owner_id=stranger.id, name="secret", is_public=False))
@@ -71,14 +116,14 @@ def run_scenario(
 
 
 @pytest.mark.parametrize("mode", ["raw", "schema"])
-@pytest.mark.parametrize("name", API_SCENARIOS)
-def test_api_scenario(
+@pytest.mark.parametrize("name", API_SCENARIOS + MANAGED_SCENARIOS)
+def test_scenario(
     client_python: Path,
-    live_server: LiveServer,
+    plx_server: LiveServer,
     accounts: tuple[Account, str],
     tmp_path: Path,
     name: str,
     mode: str,
 ) -> None:
     account, other = accounts
-    run_scenario(client_python, name, mode, live_server, account, other, tmp_path)
+    run_scenario(client_python, name, mode, plx_server, account, other, tmp_path)

@@ -146,9 +146,11 @@ def test_outputs_of_restart_copy_and_resume(alice: PlxUser, proj: dict[str, Any]
         import io
         import tarfile
 
-        archive = tarfile.open(fileobj=io.BytesIO(alice.get(alice.path(experiment, "/outputs")).content))
-        member = archive.extractfile("out.txt")
-        return member.read().decode() if member else ""
+        with tarfile.open(
+            fileobj=io.BytesIO(alice.get(alice.path(experiment, "/outputs")).content)
+        ) as archive:
+            member = archive.extractfile("out.txt")
+            return member.read().decode() if member else ""
 
     restart = alice.post(alice.path(root, "/restart")).json()
     assert wait_status(alice, restart) == "succeeded" and outputs(restart) == "x"
