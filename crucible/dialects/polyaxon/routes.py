@@ -26,6 +26,7 @@ from crucible.dialects.polyaxon import (
     execution,
     experiments,
     groups,
+    heartbeats,
     logs,
     metrics,
     projects,
@@ -134,6 +135,7 @@ def install(app: FastAPI, services: Services, error_formats: ErrorFormats) -> Ru
     runtime.on_group_activity = scheduler.wake
     app.state.polyaxon = runtime
     runtime.group_scheduler = scheduler
+    heartbeats.install(runtime)
     services.on_startup(scheduler.start)
     services.on_shutdown(scheduler.stop)
     app.include_router(build_router(runtime, bridge))

@@ -344,3 +344,28 @@ def test_restart_copy_resume_records(alice: PlxUser, proj: dict[str, Any], servi
     again = alice.post(alice.path(resume, "/resume")).json()
     assert alice.get(alice.path(again)).json()["original_experiment"] == root["id"]
     assert alice.post(alice.path(root, "/restart"), {"content": "{'kind': 'group'}"}).status_code == 400
+
+
+def test_heartbeat_reaper_fails_silent_unmanaged_runs(
+    alice: PlxUser, proj: dict[str, Any], client: TestClient
+) -> None:
+    from datetime import timedelta
+
+    from crucible.core.db import utcnow
+    from crucible.dialects.polyaxon import heartbeats
+    from crucible.dialects.polyaxon.models import PlxExperiment
+
+    runtime = client.app.state.polyaxon  # type: ignore[attr-defined]
+    silent, alive, never = (alice.experiment() for _ in range(3))
+    for experiment in (silent, alive, never):
+        alice.post(alice.path(experiment, "/statuses"), {"status": "running"})
+    alice.post(alice.path(silent, "/_heartbeat"))
+    alice.post(alice.path(alive, "/_heartbeat/"))
+    with runtime.db.write() as session:
+        row = session.get(PlxExperiment, silent["id"])
+        row.last_heartbeat_at = utcnow() - timedelta(seconds=301)
+    assert heartbeats.reap(runtime) == [silent["id"]]
+    last = alice.get(alice.path(silent, "/statuses")).json()["results"][-1]
+    assert last["status"] == "failed" and last["message"] == "No heartbeat received for 300 s"
+    assert alice.get(alice.path(alive)).json()["last_status"] == "running"
+    assert alice.get(alice.path(never)).json()["last_status"] == "running"
