@@ -117,3 +117,9 @@ def absolute_url(
     if query:
         url += "?" + urlencode(query)
     return url
+
+
+def json_body_openapi(schema: dict[str, Any]) -> dict[str, Any]:
+    """`openapi_extra` for a route that reads its JSON body by hand: documents it in /openapi.json
+    (and lets schema-driven fuzzers generate bodies)."""
+    return {"requestBody": {"required": False, "content": {"application/json": {"schema": schema}}}}

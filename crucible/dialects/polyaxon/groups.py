@@ -200,6 +200,8 @@ class GroupScheduler:
             self._drain()
 
     def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return  # already started (an app's lifespan may run more than once)
         self._thread = threading.Thread(target=self._loop, name="polyaxon-groups", daemon=True)
         self._thread.start()
         with self.runtime.db.read() as session:  # pick up groups that were running before a restart

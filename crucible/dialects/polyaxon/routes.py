@@ -32,6 +32,7 @@ from crucible.dialects.polyaxon import (
     projects,
     repos,
     representations,
+    schemas,
     statuses,
     tensorboards,
 )
@@ -344,7 +345,7 @@ def build_router(runtime: Runtime, bridge: execution.Bridge) -> APIRouter:
 
     # --- projects -----------------------------------------------------------------------------------------
 
-    @router.post("/projects")
+    @router.post("/projects", openapi_extra=schemas.body(schemas.PROJECT))
     def create_project(request: Request, raw: RawBody) -> Response:
         def work(session: Session, principal: Principal) -> Response:
             project = projects.create_project(session, principal, json_object(raw))
@@ -364,7 +365,7 @@ def build_router(runtime: Runtime, bridge: execution.Bridge) -> APIRouter:
             request, lambda s, principal: ok(project_json(s, principal, project_of(s, principal, u, p)))
         )
 
-    @router.patch("/{u}/{p}")
+    @router.patch("/{u}/{p}", openapi_extra=schemas.body(schemas.PROJECT))
     def patch_project(request: Request, u: str, p: str, raw: RawBody) -> Response:
         def work(session: Session, principal: Principal) -> Response:
             project = project_of(session, principal, u, p, write=True)
@@ -482,7 +483,7 @@ def build_router(runtime: Runtime, bridge: execution.Bridge) -> APIRouter:
 
         return page_of(request, lister, shape)
 
-    @router.post("/{u}/{p}/experiments")
+    @router.post("/{u}/{p}/experiments", openapi_extra=schemas.body(schemas.EXPERIMENT))
     def create_experiment(request: Request, u: str, p: str, raw: RawBody) -> Response:
         def work(session: Session, principal: Principal) -> Response:
             project = project_of(session, principal, u, p, write=True)
@@ -497,7 +498,7 @@ def build_router(runtime: Runtime, bridge: execution.Bridge) -> APIRouter:
     def get_experiment(request: Request, u: str, p: str, eid: str) -> Response:
         return run(request, lambda s, pr: ok(experiment_detail(s, pr, experiment_of(s, pr, u, p, eid))))
 
-    @router.patch("/{u}/{p}/experiments/{eid}")
+    @router.patch("/{u}/{p}/experiments/{eid}", openapi_extra=schemas.body(schemas.EXPERIMENT))
     def patch_experiment(request: Request, u: str, p: str, eid: str, raw: RawBody) -> Response:
         def work(session: Session, principal: Principal) -> Response:
             experiment = experiment_of(session, principal, u, p, eid, write=True)
@@ -529,15 +530,15 @@ def build_router(runtime: Runtime, bridge: execution.Bridge) -> APIRouter:
 
         return run(request, work, write=True)
 
-    @router.post("/{u}/{p}/experiments/{eid}/restart")
+    @router.post("/{u}/{p}/experiments/{eid}/restart", openapi_extra=schemas.body(schemas.CLONE))
     def restart_experiment(request: Request, u: str, p: str, eid: str, raw: RawBody) -> Response:
         return clone(request, u, p, eid, raw, "restart")
 
-    @router.post("/{u}/{p}/experiments/{eid}/resume")
+    @router.post("/{u}/{p}/experiments/{eid}/resume", openapi_extra=schemas.body(schemas.CLONE))
     def resume_experiment(request: Request, u: str, p: str, eid: str, raw: RawBody) -> Response:
         return clone(request, u, p, eid, raw, "resume")
 
-    @router.post("/{u}/{p}/experiments/{eid}/copy")
+    @router.post("/{u}/{p}/experiments/{eid}/copy", openapi_extra=schemas.body(schemas.CLONE))
     def copy_experiment(request: Request, u: str, p: str, eid: str, raw: RawBody) -> Response:
         return clone(request, u, p, eid, raw, "copy")
 
@@ -565,7 +566,7 @@ def build_router(runtime: Runtime, bridge: execution.Bridge) -> APIRouter:
 
         return page_of(request, lister, lambda _s, _p, row: representations.experiment_status_body(row))
 
-    @router.post("/{u}/{p}/experiments/{eid}/statuses")
+    @router.post("/{u}/{p}/experiments/{eid}/statuses", openapi_extra=schemas.body(schemas.STATUS))
     def create_status(request: Request, u: str, p: str, eid: str, raw: RawBody) -> Response:
         def work(session: Session, principal: Principal) -> Response:
             experiment = experiment_of(session, principal, u, p, eid, write=True)
@@ -601,7 +602,7 @@ def build_router(runtime: Runtime, bridge: execution.Bridge) -> APIRouter:
             cap=METRICS_MAX_LIMIT,
         )
 
-    @router.post("/{u}/{p}/experiments/{eid}/metrics")
+    @router.post("/{u}/{p}/experiments/{eid}/metrics", openapi_extra=schemas.body(schemas.METRICS))
     def create_metrics(request: Request, u: str, p: str, eid: str, raw: RawBody) -> Response:
         def work(session: Session, principal: Principal) -> Response:
             experiment = experiment_of(session, principal, u, p, eid, write=True)
@@ -622,7 +623,7 @@ def build_router(runtime: Runtime, bridge: execution.Bridge) -> APIRouter:
 
         return run(request, work)
 
-    @router.post("/{u}/{p}/experiments/{eid}/logs")
+    @router.post("/{u}/{p}/experiments/{eid}/logs", openapi_extra=schemas.body(schemas.LOGS))
     def post_logs(request: Request, u: str, p: str, eid: str, raw: RawBody) -> Response:
         def work(session: Session, principal: Principal) -> Response:
             experiment = experiment_of(session, principal, u, p, eid, write=True)
@@ -685,7 +686,7 @@ def build_router(runtime: Runtime, bridge: execution.Bridge) -> APIRouter:
 
         return run(request, work)
 
-    @router.post("/{u}/{p}/experiments/{eid}/coderef")
+    @router.post("/{u}/{p}/experiments/{eid}/coderef", openapi_extra=schemas.body(schemas.CODE_REFERENCE))
     def post_coderef(request: Request, u: str, p: str, eid: str, raw: RawBody) -> Response:
         def work(session: Session, principal: Principal) -> Response:
             experiment = experiment_of(session, principal, u, p, eid, write=True)
@@ -860,7 +861,7 @@ def build_router(runtime: Runtime, bridge: execution.Bridge) -> APIRouter:
 
         return page_of(request, lister, group_json)
 
-    @router.post("/{u}/{p}/groups")
+    @router.post("/{u}/{p}/groups", openapi_extra=schemas.body(schemas.GROUP))
     def create_group(request: Request, u: str, p: str, raw: RawBody) -> Response:
         def work(session: Session, principal: Principal) -> Response:
             project = project_of(session, principal, u, p, write=True)
@@ -874,7 +875,7 @@ def build_router(runtime: Runtime, bridge: execution.Bridge) -> APIRouter:
     def get_group(request: Request, u: str, p: str, gid: str) -> Response:
         return run(request, lambda s, pr: ok(group_json(s, pr, group_of(s, pr, u, p, gid))))
 
-    @router.patch("/{u}/{p}/groups/{gid}")
+    @router.patch("/{u}/{p}/groups/{gid}", openapi_extra=schemas.body(schemas.GROUP))
     def patch_group(request: Request, u: str, p: str, gid: str, raw: RawBody) -> Response:
         def work(session: Session, principal: Principal) -> Response:
             group = group_of(session, principal, u, p, gid, write=True)
@@ -914,7 +915,7 @@ def build_router(runtime: Runtime, bridge: execution.Bridge) -> APIRouter:
 
         return page_of(request, lister, lambda _s, _p, row: representations.group_status_body(row))
 
-    @router.post("/{u}/{p}/groups/{gid}/statuses")
+    @router.post("/{u}/{p}/groups/{gid}/statuses", openapi_extra=schemas.body(schemas.STATUS))
     def create_group_status(request: Request, u: str, p: str, gid: str, raw: RawBody) -> Response:
         def work(session: Session, principal: Principal) -> Response:
             group = group_of(session, principal, u, p, gid, write=True)
@@ -928,7 +929,7 @@ def build_router(runtime: Runtime, bridge: execution.Bridge) -> APIRouter:
 
         return run(request, work, write=True)
 
-    @router.post("/{u}/{p}/groups/{gid}/stop")
+    @router.post("/{u}/{p}/groups/{gid}/stop", openapi_extra=schemas.body(schemas.GROUP_STOP))
     def stop_group(request: Request, u: str, p: str, gid: str, raw: RawBody) -> Response:
         def work(session: Session, principal: Principal) -> Response:
             group = group_of(session, principal, u, p, gid, write=True)
