@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     registration_open: bool = True
     trust_forwarded_headers: bool = True
     redis_url: str | None = None
+    sqlite_synchronous: str = Field(
+        default="NORMAL",
+        description="SQLite durability: NORMAL survives a process crash, FULL also a power loss (fsync per commit).",
+    )
 
     # --- bender -----------------------------------------------------------------------------
     bender_token_lifetime_days: int = 125

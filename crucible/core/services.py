@@ -70,7 +70,7 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
 
     The schema must already be migrated (`crucible db upgrade`, or `serve`, which migrates first)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = db or Database(settings.resolved_database_url)
+    db = db or Database(settings.resolved_database_url, settings.sqlite_synchronous)
     return Services(
         settings=settings,
         db=db,

@@ -8,13 +8,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from crucible.core import metrics as metrics_store
-from crucible.core.metrics import MetricRecord, NewRecord
-from crucible.dialects.polyaxon.errors import PolyaxonProblem, field_error, too_large
-from crucible.dialects.polyaxon.models import PlxExperiment
-from crucible.dialects.polyaxon.statuses import lock_experiment
+from crucible.core.accounts import User
+from crucible.core.metrics import MetricStream, NewRecord, StoredRecord
+from crucible.dialects.polyaxon.auth import KeyHolder
+from crucible.dialects.polyaxon.errors import PolyaxonProblem, field_error, forbidden, not_found, too_large
+from crucible.dialects.polyaxon.models import PlxExperiment, PlxProject
 from crucible.dialects.polyaxon.wire import iso, parse_datetime
 
 DIALECT = "polyaxon"
@@ -67,53 +69,104 @@ def parse_body(body: Any) -> tuple[list[NewRecord], bool]:
     return [clean_point(body)], False
 
 
-def stream_id(session: Session, experiment: PlxExperiment, label: str = "", *, create: bool) -> int | None:
-    if create:
-        return metrics_store.ensure_stream(
-            session,
-            owner_id=experiment.user_id,
-            dialect=DIALECT,
-            kind=KIND,
-            ref=str(experiment.id),
-            label=label,
+def stream_id(
+    session: Session, experiment_id: int, owner_id: int | None = None, *, create: bool
+) -> int | None:
+    found = session.scalar(
+        select(MetricStream.id).where(
+            MetricStream.dialect == DIALECT, MetricStream.kind == KIND, MetricStream.ref == str(experiment_id)
         )
-    from sqlalchemy import select
-
-    return session.scalar(
-        select(metrics_store.MetricStream.id).where(
-            metrics_store.MetricStream.dialect == DIALECT,
-            metrics_store.MetricStream.kind == KIND,
-            metrics_store.MetricStream.ref == str(experiment.id),
-        )
+    )
+    if found is not None or not create:
+        return found
+    return metrics_store.ensure_stream(
+        session, owner_id=owner_id, dialect=DIALECT, kind=KIND, ref=str(experiment_id)
     )
 
 
+def find_writable_experiment(
+    session: Session, holder: KeyHolder, username: str, project: str, experiment: str
+) -> int:
+    """The experiment id behind `u/p/experiments/<id>` if this caller may write to it, in one query;
+    the same answers as the regular lookups: 404 when missing or private, 403 for someone else's public
+    project."""
+    if not experiment.isdigit() or int(experiment) >= 2**62:
+        raise not_found()
+    row = session.execute(
+        select(PlxProject.id, PlxProject.owner_id, PlxProject.is_public)
+        .join(User, User.id == PlxProject.owner_id)
+        .join(PlxExperiment, PlxExperiment.project_id == PlxProject.id)
+        .where(User.username == username, PlxProject.name == project, PlxExperiment.id == int(experiment))
+    ).first()
+    if row is None:
+        raise not_found()
+    project_id, owner_id, is_public = row
+    if holder.project_id is not None:
+        if holder.project_id != project_id:
+            raise not_found()
+    elif not (holder.is_superuser or owner_id == holder.user_id):
+        raise forbidden() if is_public else not_found()
+    return int(experiment)
+
+
 def store(
-    session: Session, experiment_id: int, points: Sequence[NewRecord], label: str = ""
-) -> tuple[int, list[MetricRecord]]:
-    """Append the points in order and fold them into `last_metric`, holding the experiment's row lock."""
-    experiment = lock_experiment(session, experiment_id)
-    assert experiment is not None
-    stream = stream_id(session, experiment, label, create=True)
+    session: Session, experiment_id: int, points: Sequence[NewRecord]
+) -> tuple[int, list[StoredRecord]]:
+    """Append the points in order and fold them into `last_metric`, holding the experiment's row lock
+    (FOR UPDATE on PostgreSQL; the write transaction itself on SQLite)."""
+    current = session.execute(
+        select(PlxExperiment.user_id, PlxExperiment.last_metric, PlxExperiment.last_metric_sources)
+        .where(PlxExperiment.id == experiment_id)
+        .with_for_update()
+    ).one()
+    stream = stream_id(session, experiment_id, current.user_id, create=True)
     assert stream is not None
     rows = metrics_store.append(session, stream, points)
-    fold_last_metric(experiment, rows)
+    folded = fold_last_metric(current.last_metric or {}, current.last_metric_sources or {}, rows)
+    if folded is not None:
+        session.execute(
+            update(PlxExperiment)
+            .where(PlxExperiment.id == experiment_id)
+            .values(last_metric=folded[0], last_metric_sources=folded[1])
+        )
     return stream, rows
 
 
-def fold_last_metric(experiment: PlxExperiment, rows: Sequence[MetricRecord]) -> None:
-    """Each key takes the value of the record with the greatest (created_at, id) that holds it."""
-    last = dict(experiment.last_metric or {})
-    sources = dict(experiment.last_metric_sources or {})
+def fold_last_metric(
+    last: dict[str, Any], sources: dict[str, Any], rows: Sequence[StoredRecord]
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """Each key takes the value of the record with the greatest (created_at, id) that holds it;
+    None when nothing changes. (ISO texts in one format compare like the datetimes.)"""
+    last, sources = dict(last), dict(sources)
     changed = False
+    texts: dict[Any, str | None] = {}
     for row in rows:
-        stamp = [iso(row.created_at), row.id]
+        if row.created_at not in texts:
+            texts[row.created_at] = iso(row.created_at)
+        stamp = [texts[row.created_at], row.id]
         for key, value in row.values.items():
             current = sources.get(key)
             if current is None or (current[0], current[1]) <= (stamp[0], stamp[1]):
                 last[key] = value
                 sources[key] = stamp
                 changed = True
-    if changed:
-        experiment.last_metric = last
-        experiment.last_metric_sources = sources
+    return (last, sources) if changed else None
+
+
+def metric_bodies(rows: Sequence[StoredRecord], experiment_id: int) -> list[dict[str, Any]]:
+    """Wire bodies of freshly stored records (one ISO text per distinct time: batches share theirs)."""
+    texts: dict[Any, str | None] = {}
+    bodies = []
+    for row in rows:
+        if row.created_at not in texts:
+            texts[row.created_at] = iso(row.created_at)
+        bodies.append(
+            {
+                "id": row.id,
+                "uuid": row.uuid,
+                "experiment": experiment_id,
+                "created_at": texts[row.created_at],
+                "values": row.values,
+            }
+        )
+    return bodies
