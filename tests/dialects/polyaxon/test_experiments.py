@@ -369,3 +369,32 @@ def test_heartbeat_reaper_fails_silent_unmanaged_runs(
     assert last["status"] == "failed" and last["message"] == "No heartbeat received for 300 s"
     assert alice.get(alice.path(alive)).json()["last_status"] == "running"
     assert alice.get(alice.path(never)).json()["last_status"] == "running"
+
+
+def test_restart_recovery_requeues_scheduled_and_fails_orphaned_runs(
+    alice: PlxUser, proj: dict[str, Any], client: TestClient
+) -> None:
+    """What a server start does (spec §4.6 step 6), here with the executor off in the app itself."""
+    import time
+
+    from crucible.dialects.polyaxon import statuses
+    from crucible.dialects.polyaxon.execution import Launcher
+
+    runtime = client.app.state.polyaxon  # type: ignore[attr-defined]
+    content = json.dumps({"version": 1, "kind": "experiment", "run": {"cmd": "echo recovered"}})
+    queued, orphan = (alice.post("/alice/proj/experiments", {"content": content}).json() for _ in range(2))
+    with runtime.write() as session:
+        statuses.transition(session, queued["id"], statuses.SCHEDULED)
+        statuses.transition(session, orphan["id"], statuses.RUNNING)
+    runtime.settings.executor_local_enabled = True  # as a server with the executor on would start
+    launcher = Launcher(runtime, runtime.services.executor)
+    launcher.recover()
+    deadline = time.monotonic() + 20
+    while alice.get(alice.path(queued)).json()["last_status"] != "succeeded" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "recovered" in alice.get(alice.path(queued, "/logs")).text, alice.get(
+        alice.path(queued, "/statuses")
+    ).json()
+    last = alice.get(alice.path(orphan, "/statuses")).json()["results"][-1]
+    assert last["status"] == "failed" and last["message"] == "Server restarted during execution"
+    runtime.services.executor().close(timeout=5)
