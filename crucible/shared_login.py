@@ -12,6 +12,7 @@ from email.utils import format_datetime
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -25,7 +26,7 @@ from crucible.core.accounts import (
     verify_password,
 )
 from crucible.core.db import utcnow
-from crucible.core.http import BodyError, read_body_data
+from crucible.core.http import BodyError, contains_nul, read_body_data
 from crucible.core.services import Services
 
 SESSION_COOKIE = "user"
@@ -68,16 +69,10 @@ def install(app: FastAPI, services: Services) -> None:
                 return find_user_by_email(session, email)
             return find_user_by_login(session, username)
 
-    async def login(request: Request) -> Response:
-        streamingbandit = not request.url.path.endswith("/")
-        try:
-            data = await read_body_data(request)
-        except BodyError as error:
-            if streamingbandit:
-                return _sb_error(400, f"Invalid JSON body: {error}")
-            return _bender_error({"detail": f"JSON parse error - {error}"})
-        if not isinstance(data, dict):
-            data = {}
+    def check_credentials(data: dict[str, Any], streamingbandit: bool) -> User | Response:
+        """The authenticated user, or the error response in the asking dialect's format.
+
+        Runs in a worker thread: it reads the database and verifies an argon2 hash."""
         password = data.get("password")
         if not isinstance(password, str) or password == "":
             if streamingbandit:
@@ -89,8 +84,7 @@ def install(app: FastAPI, services: Services) -> None:
             return _bender_error(
                 {"non_field_errors": ['Must include either "username" or "email" and "password".']}
             )
-
-        user = find_user(data)
+        user = None if contains_nul(data) else find_user(data)
         problem = None
         if user is None or not verify_password(user, password):
             problem = "Unable to log in with provided credentials."
@@ -102,14 +96,28 @@ def install(app: FastAPI, services: Services) -> None:
             if streamingbandit:
                 return _sb_error(401, "Wrong username or password!")
             return _bender_error({"non_field_errors": [problem]})
-
         with services.db.write() as session:
             stored = session.get(User, user.id)
             if stored is not None:
                 stored.last_login_at = utcnow()
-        token = issue_jwt(services.jwt_secret, user, settings.jwt_lifetime_days)
-        response = JSONResponse({"token": token, "user": user_summary(user)})
-        response.headers.append("set-cookie", session_cookie_header(services, request, user))
+        return user
+
+    async def login(request: Request) -> Response:
+        streamingbandit = not request.url.path.endswith("/")
+        try:
+            data = await read_body_data(request)
+        except BodyError as error:
+            if streamingbandit:
+                return _sb_error(400, f"Invalid JSON body: {error}")
+            return _bender_error({"detail": f"JSON parse error - {error}"})
+        if not isinstance(data, dict):
+            data = {}
+        outcome = await run_in_threadpool(check_credentials, data, streamingbandit)
+        if isinstance(outcome, Response):
+            return outcome
+        token = issue_jwt(services.jwt_secret, outcome, settings.jwt_lifetime_days)
+        response = JSONResponse({"token": token, "user": user_summary(outcome)})
+        response.headers.append("set-cookie", session_cookie_header(services, request, outcome))
         return response
 
     async def logout_streamingbandit(request: Request) -> Response:

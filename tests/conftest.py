@@ -3,6 +3,7 @@ the app in-process, and a live server on a free port for real clients."""
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
@@ -67,10 +68,11 @@ def _psycopg(url: str) -> str:
 
 
 def _empty_postgres(url: str) -> None:
+    """DELETE in reverse dependency order: much faster than TRUNCATE on small tables."""
     engine = sa.create_engine(_psycopg(url))
-    tables = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
     with engine.begin() as connection:
-        connection.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        for table in reversed(metadata.sorted_tables):
+            connection.execute(table.delete())
     engine.dispose()
 
 
@@ -122,14 +124,21 @@ class Account:
     password: str
 
 
+@functools.cache
+def password_hash(password: str) -> str:
+    """argon2 is slow on purpose; tests hash each password once per session and reuse the hash."""
+    return accounts.hash_password(password)
+
+
 @pytest.fixture
 def make_user(services: Services) -> Callable[..., Account]:
     def make(username: str, password: str = "correct horse 1", *, admin: bool = False) -> Account:
         email = f"{username}@example.org"
         with services.db.write() as session:
             user = accounts.create_user(
-                session, username, password, email, is_superuser=admin, email_verified=True
+                session, username, None, email, is_superuser=admin, email_verified=True
             )
+            user.password_hash = password_hash(password)
             return Account(user.id, username, email, password)
 
     return make

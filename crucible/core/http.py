@@ -32,8 +32,9 @@ class ErrorFormats:
         self.entries.append((matcher, formatter))
 
     def respond(self, request: Request, status: int, message: str) -> Response:
+        path = request.url.path.removeprefix(request.scope.get("root_path", ""))
         for matcher, formatter in self.entries:
-            if matcher(request.url.path):
+            if matcher(path):
                 return formatter(request, status, message)
         return JSONResponse({"detail": message}, status_code=status)
 
@@ -47,18 +48,26 @@ def _reject_constant(token: str) -> Any:
 
 
 def parse_json_bytes(raw: bytes, *, allow_nan: bool = False) -> Any:
-    """Parse a JSON document; NaN/Infinity are refused unless allowed."""
+    """Parse a JSON document; NaN/Infinity (also as overflowing literals like 1e999) are refused
+    unless allowed. Every way a body can fail to parse is a BodyError, never a crash."""
     try:
         text = raw.decode("utf-8")
         if allow_nan:
             return json.loads(text)
-        return json.loads(text, parse_constant=_reject_constant)
+        data = json.loads(text, parse_constant=_reject_constant)
     except UnicodeDecodeError as error:
         raise BodyError(f"Body is not UTF-8: {error}") from error
     except json.JSONDecodeError as error:
         raise BodyError(
             f"{error.msg}: line {error.lineno} column {error.colno} (char {error.pos})"
         ) from error
+    except RecursionError as error:
+        raise BodyError("Body is nested too deeply.") from error
+    except ValueError as error:  # e.g. an integer literal longer than Python's digit limit
+        raise BodyError(str(error)) from error
+    if contains_non_finite(data):
+        raise BodyError("Numbers must be finite: NaN and Infinity are not valid JSON.")
+    return data
 
 
 async def read_body_data(request: Request, *, allow_forms: bool = True, allow_nan: bool = False) -> Any:
@@ -79,12 +88,31 @@ async def read_body_data(request: Request, *, allow_forms: bool = True, allow_na
 
 
 def contains_non_finite(value: Any) -> bool:
-    if isinstance(value, float):
-        return not math.isfinite(value)
-    if isinstance(value, dict):
-        return any(contains_non_finite(v) for v in value.values())
-    if isinstance(value, list):
-        return any(contains_non_finite(v) for v in value)
+    """True when a parsed JSON value holds NaN or an infinity anywhere (iteratively: no recursion limit)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return True
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
+def contains_nul(value: Any) -> bool:
+    """True when any string (key or value) of a parsed JSON value holds a NUL, which PostgreSQL refuses."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str) and "\x00" in item:
+            return True
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
     return False
 
 
@@ -109,10 +137,8 @@ def absolute_url(
     *,
     trust_forwarded: bool,
 ) -> str:
-    if path is None:
-        path = request.scope.get("root_path", "") + request.scope.get(
-            "crucible.original_path", request.url.path
-        )
+    if path is None:  # the scope path already includes any ASGI root path
+        path = request.scope.get("crucible.original_path", request.url.path)
     url = request_origin(request, trust_forwarded) + path
     if query:
         url += "?" + urlencode(query)

@@ -57,7 +57,13 @@ def test_no_server_errors_from_schema_driven_input(bender_schema, fuzz_app) -> N
         call()
 
 
-JSON_LEAF = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12)
+JSON_LEAF = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
+)
 JSON = st.recursive(
     JSON_LEAF,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),

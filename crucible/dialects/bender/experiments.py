@@ -157,7 +157,7 @@ def _shared_with(
     for username in value:
         user = (
             session.scalar(select(User).where(User.username == username))
-            if isinstance(username, str)
+            if isinstance(username, str) and "\x00" not in username
             else None
         )
         if user is None:

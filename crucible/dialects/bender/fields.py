@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+import sys
 import uuid
 from typing import Any
 
 from crucible.dialects.bender.errors import BenderProblem
 
 REQUIRED = "This field is required."
+NULL_CHARACTERS = "Null characters are not allowed."
+MAX_DOUBLE = int(sys.float_info.max)
 MISSING = object()
 
 
@@ -76,6 +79,8 @@ def string_problem(value: Any, *, max_length: int | None, allow_blank: bool = Fa
         return "This field may not be blank."
     if max_length is not None and len(text) > max_length:
         return f"Ensure this field has no more than {max_length} characters."
+    if "\x00" in text:  # as Django's ProhibitNullCharactersValidator; PostgreSQL text cannot hold NUL
+        return NULL_CHARACTERS
     return None
 
 
@@ -99,16 +104,40 @@ def parse_number(value: Any) -> float | None:
     """DRF FloatField: finite numbers and numeric strings; not booleans."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
+    try:
+        if isinstance(value, int | float):
+            number = float(value)
+        elif isinstance(value, str):
             number = float(value.strip())
-        except ValueError:
+        else:
             return None
-    else:
+    except (ValueError, OverflowError):  # not a number, or an int no float can hold
         return None
     return number if math.isfinite(number) else None
+
+
+def is_unrepresentable(number: Any) -> bool:
+    """NaN, ±Infinity, or an integer beyond the range of a double (which nothing downstream can use)."""
+    if isinstance(number, float):
+        return not math.isfinite(number)
+    if isinstance(number, int) and not isinstance(number, bool):
+        return not -MAX_DOUBLE <= number <= MAX_DOUBLE
+    return False
+
+
+def has_unrepresentable_number(value: Any) -> bool:
+    """Whether any number anywhere in a parsed JSON document is unrepresentable (iterative: documents
+    may nest deeply)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif is_unrepresentable(item):
+            return True
+    return False
 
 
 def canonical_uuid(text: Any) -> str | None:

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 DEFAULT_LIMIT = 100
+MAX_OFFSET = 2**53
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,8 @@ def _positive_int(text: str | None) -> int | None:
 def page_request(query: Mapping[str, str], max_limit: int) -> PageRequest:
     limit = _positive_int(query.get("limit")) or DEFAULT_LIMIT
     offset = _positive_int(query.get("offset")) or 0
-    return PageRequest(limit=min(limit, max_limit), offset=offset)
+    # no list is longer than MAX_OFFSET; a larger OFFSET would overflow the database's integer
+    return PageRequest(limit=min(limit, max_limit), offset=min(offset, MAX_OFFSET))
 
 
 @dataclass(frozen=True)

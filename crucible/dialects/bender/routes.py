@@ -7,6 +7,7 @@ functions, so FastAPI runs them in its thread pool and database work never block
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -17,12 +18,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from crucible.core.accounts import User, user_summary
-from crucible.core.http import BodyError, ErrorFormats, absolute_url, contains_non_finite, parse_json_bytes
+from crucible.core.http import BodyError, ErrorFormats, absolute_url, parse_json_bytes
 from crucible.core.services import Services
 from crucible.dialects.bender import algos, experiments, schemas, suggestions, trials, users
 from crucible.dialects.bender.auth import authenticate, require_user
-from crucible.dialects.bender.errors import BenderProblem, problem_response, routing_error_response
-from crucible.dialects.bender.fields import type_name
+from crucible.dialects.bender.errors import (
+    BenderProblem,
+    field_error,
+    problem_response,
+    routing_error_response,
+)
+from crucible.dialects.bender.fields import NULL_CHARACTERS, has_unrepresentable_number, type_name
 from crucible.dialects.bender.pagination import PageLinks, page_body, page_request
 from crucible.dialects.bender.quotas import Quotas
 
@@ -122,6 +128,11 @@ def done(_result: None) -> Response:
     return no_content()
 
 
+UNREPRESENTABLE = (
+    "Numbers must be finite and within the range of a double: NaN, Infinity and larger are not valid."
+)
+
+
 def parse_body(raw: bytes, request: Request, *, forms: bool, allow_nan: bool = False) -> dict[str, Any]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if forms and content_type == "application/x-www-form-urlencoded":
@@ -133,11 +144,12 @@ def parse_body(raw: bytes, request: Request, *, forms: bool, allow_nan: bool = F
     except BodyError as error:
         raise BenderProblem(400, {"detail": f"JSON parse error - {error}"}) from error
     except RecursionError as error:
-        raise BenderProblem(400, {"detail": "JSON parse error - too deeply nested"}) from error
-    if not allow_nan and contains_non_finite(data):  # e.g. 1e999, which Python reads as inf
-        raise BenderProblem(
-            400, {"detail": "JSON parse error - Numbers must be finite: NaN and Infinity are not valid JSON."}
-        )
+        raise BenderProblem(400, {"detail": "JSON parse error - Too deeply nested."}) from error
+    except ValueError as error:  # e.g. an integer with more digits than Python converts
+        raise BenderProblem(400, {"detail": f"JSON parse error - {error}"}) from error
+    # 1e999 reads as inf and 10**400 fits no float: refuse them like NaN (trials report them per field)
+    if not allow_nan and has_unrepresentable_number(data):
+        raise BenderProblem(400, {"detail": f"JSON parse error - {UNREPRESENTABLE}"})
     if not isinstance(data, dict):
         raise BenderProblem(
             400, {"non_field_errors": [f"Invalid data. Expected a dictionary, but got {type_name(data)}."]}
@@ -146,14 +158,29 @@ def parse_body(raw: bytes, request: Request, *, forms: bool, allow_nan: bool = F
 
 
 def install(app: FastAPI, services: Services, error_formats: ErrorFormats) -> None:
+    """Mount Bender's routes. Handlers find the services on `app.state.services`, so the routes are built
+    once per process and shared by every app (FastAPI's route analysis is slow)."""
+    app.state.services = services
     error_formats.register(is_bender_path, routing_error_response)
     app.add_middleware(BenderPaths)
-    app.include_router(build_router(services))
+    app.router.routes.extend(shared_router().routes)
 
 
-def build_router(services: Services) -> APIRouter:
-    settings = services.settings
-    quotas = Quotas.from_settings(settings)
+def services_of(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def quotas_of(request: Request) -> Quotas:
+    return Quotas.from_settings(services_of(request).settings)
+
+
+@cache
+def shared_router() -> APIRouter:
+    return build_router()
+
+
+def build_router() -> APIRouter:
     router = APIRouter(tags=["bender"])
 
     def run(
@@ -166,6 +193,7 @@ def build_router(services: Services) -> APIRouter:
         forms: bool = False,
         allow_nan: bool = False,
     ) -> Response:
+        services = services_of(request)
         try:
             data = parse_body(raw, request, forms=forms, allow_nan=allow_nan) if raw is not None else {}
             authorization = request.headers.get("authorization")
@@ -184,7 +212,11 @@ def build_router(services: Services) -> APIRouter:
             return problem_response(problem)
 
     def page(request: Request, lister: Callable[..., tuple[list[Any], int]]) -> Response:
+        settings = services_of(request).settings
         query = dict(request.query_params)
+        for key, value in query.items():
+            if "\x00" in value:  # django-filter's form fields refuse NUL, and PostgreSQL cannot compare it
+                return problem_response(field_error(key, NULL_CHARACTERS))
         page_req = page_request(query, settings.bender_max_page_limit)
         links = PageLinks(
             base_url=absolute_url(
@@ -228,7 +260,8 @@ def build_router(services: Services) -> APIRouter:
     @router.post("/registration/", openapi_extra=schemas.json_body(schemas.REGISTRATION))
     def registration(request: Request, raw: RawBody) -> Response:
         def work(session: Session, _user: Any, data: dict[str, Any]) -> Response:
-            body, _created = users.register(session, data, settings, services.jwt_secret)
+            services = services_of(request)
+            body, _created = users.register(session, data, services.settings, services.jwt_secret)
             return ok(body, status=201)
 
         return run(request, work, raw=raw, write=True, anonymous=True, forms=True)
@@ -237,7 +270,7 @@ def build_router(services: Services) -> APIRouter:
     def verify_email(request: Request, raw: RawBody) -> Response:
         return run(
             request,
-            lambda s, _u, d: ok(users.verify_email(s, d, services.jwt_secret)),
+            lambda s, _u, d: ok(users.verify_email(s, d, services_of(request).jwt_secret)),
             raw=raw,
             write=True,
             anonymous=True,
@@ -254,7 +287,7 @@ def build_router(services: Services) -> APIRouter:
     def password_reset(request: Request, raw: RawBody) -> Response:
         return run(
             request,
-            lambda s, _u, d: ok(users.request_password_reset(s, d, services.jwt_secret)),
+            lambda s, _u, d: ok(users.request_password_reset(s, d, services_of(request).jwt_secret)),
             raw=raw,
             anonymous=True,
             forms=True,
@@ -264,7 +297,7 @@ def build_router(services: Services) -> APIRouter:
     def password_reset_confirm(request: Request, raw: RawBody) -> Response:
         return run(
             request,
-            lambda s, _u, d: ok(users.confirm_password_reset(s, d, services.jwt_secret)),
+            lambda s, _u, d: ok(users.confirm_password_reset(s, d, services_of(request).jwt_secret)),
             raw=raw,
             write=True,
             anonymous=True,
@@ -279,7 +312,9 @@ def build_router(services: Services) -> APIRouter:
             def url(name: str) -> str:
                 root, _path = split_root_path(request.scope)
                 return absolute_url(
-                    request, f"{root}/api/{name}/", trust_forwarded=settings.trust_forwarded_headers
+                    request,
+                    f"{root}/api/{name}/",
+                    trust_forwarded=services_of(request).settings.trust_forwarded_headers,
                 )
 
             return ok({name: url(name) for name in ("experiments", "algos", "trials", "users")})
@@ -322,7 +357,7 @@ def build_router(services: Services) -> APIRouter:
     def create_experiment(request: Request, raw: RawBody) -> Response:
         return run(
             request,
-            lambda s, u, d: ok(experiments.create_experiment(s, u, d, quotas), 201),
+            lambda s, u, d: ok(experiments.create_experiment(s, u, d, quotas_of(request)), 201),
             raw=raw,
             write=True,
         )
@@ -340,7 +375,7 @@ def build_router(services: Services) -> APIRouter:
     def update_experiment(request: Request, experiment_id: str, raw: RawBody) -> Response:
         return run(
             request,
-            lambda s, u, d: ok(experiments.update_experiment(s, u, experiment_id, d, quotas)),
+            lambda s, u, d: ok(experiments.update_experiment(s, u, experiment_id, d, quotas_of(request))),
             raw=raw,
             write=True,
         )
@@ -361,7 +396,12 @@ def build_router(services: Services) -> APIRouter:
 
     @router.post("/api/algos/", openapi_extra=schemas.json_body(schemas.ALGO_CREATE))
     def create_algo(request: Request, raw: RawBody) -> Response:
-        return run(request, lambda s, u, d: ok(algos.create_algo(s, u, d, quotas), 201), raw=raw, write=True)
+        return run(
+            request,
+            lambda s, u, d: ok(algos.create_algo(s, u, d, quotas_of(request)), 201),
+            raw=raw,
+            write=True,
+        )
 
     @router.get("/api/algos/{algo_id}/")
     def get_algo(request: Request, algo_id: str) -> Response:
@@ -409,7 +449,7 @@ def build_router(services: Services) -> APIRouter:
     def create_trial(request: Request, raw: RawBody) -> Response:
         return run(
             request,
-            lambda s, u, d: ok(trials.create_trial(s, u, d, quotas), 201),
+            lambda s, u, d: ok(trials.create_trial(s, u, d, quotas_of(request)), 201),
             raw=raw,
             write=True,
             allow_nan=True,

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from crucible.core.accounts import User
 from crucible.dialects.bender.access import get_algo, require_algo_writer
 from crucible.dialects.bender.errors import BenderProblem, field_error
-from crucible.dialects.bender.fields import FieldErrors, parse_integer
+from crucible.dialects.bender.fields import FieldErrors, is_unrepresentable, parse_integer
 from crucible.dialects.bender.models import BenderAlgo, BenderTrial
 from crucible.dialects.bender.representations import is_search_space_defined
 from crucible.dialects.bender.spaces import optimised_space
@@ -212,4 +212,16 @@ def suggest(session: Session, user: User, algo_id: str, data: dict[str, Any]) ->
     usable = _cache.usable(session, algo, space, metric, sign)
     if optimizer == "random" or len(usable) < minimum:
         optimizer = "random"
-    return optimize.suggest(space, usable, optimizer=optimizer, seed=seed)
+    suggestion = optimize.suggest(space, usable, optimizer=optimizer, seed=seed)
+    for name, value in suggestion.values.items():
+        if is_unrepresentable(value):
+            # e.g. a normal truncated far into its tail, whose probability mass underflows to 0
+            log.warning("suggestion with a non-finite value", extra={"algo": algo.id, "param": name})
+            raise BenderProblem(
+                400,
+                {
+                    "detail": f"Search space of parameter '{name}' is invalid: "
+                    "its distribution has no probability mass within its bounds"
+                },
+            )
+    return suggestion

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crucible.core.accounts import User
-from crucible.core.http import contains_non_finite
 from crucible.dialects.bender import representations
 from crucible.dialects.bender.access import can_see_algo, get_trial, is_participant, require_algo_writer
 from crucible.dialects.bender.errors import forbidden, non_field_error, too_many
-from crucible.dialects.bender.fields import MISSING, FieldErrors, canonical_uuid, parse_number, type_name
+from crucible.dialects.bender.fields import (
+    MISSING,
+    FieldErrors,
+    canonical_uuid,
+    has_unrepresentable_number,
+    is_unrepresentable,
+    parse_number,
+    type_name,
+)
 from crucible.dialects.bender.models import BenderAlgo, BenderExperiment, BenderTrial
 from crucible.dialects.bender.pagination import PageRequest
 from crucible.dialects.bender.quotas import Quotas
@@ -34,7 +40,7 @@ def _access_granted(session: Session, user: User, query: dict[str, str]) -> bool
 
 def _json_sort_key(value: Any) -> tuple[int, Any]:
     """Numbers first by value, then strings, then anything else (spec D13)."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+    if isinstance(value, int | float) and not isinstance(value, bool) and not is_unrepresentable(value):
         return (0, value)
     if isinstance(value, str):
         return (1, value)
@@ -96,7 +102,7 @@ def _bad_values(values: dict[str, Any]) -> str | None:
     for value in values.values():
         if value is None:
             return "None is an invalid value for a parameter"
-        if contains_non_finite(value):
+        if has_unrepresentable_number(value):
             return "NaN is an invalid value for a parameter"
     return None
 
@@ -121,8 +127,8 @@ def create_trial(session: Session, user: User, data: dict[str, Any], quotas: Quo
         elif not isinstance(value, dict):
             got = "null" if value is None else type_name(value)
             fields.add(name, f'Expected a dictionary of items but got type "{got}".')
-    if contains_non_finite(data.get("comment")):
-        fields.add("comment", "NaN and Infinity are not valid JSON values.")
+    if has_unrepresentable_number(data.get("comment")):
+        fields.add("comment", "NaN, Infinity and numbers beyond a double are not valid here.")
     weight = 1.0
     if "weight" in data:
         parsed = parse_number(data["weight"])

@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 
 from crucible.core import accounts
 from crucible.core.services import Services
-from crucible.dialects.bender.models import BenderTrial
+from crucible.dialects.bender.models import BenderAlgo, BenderTrial
 from tests.conftest import Account
 
 PASSWORD = "correct horse 1"
@@ -149,6 +149,9 @@ def add_trials(services: Services) -> Callable[..., None]:
         algo: dict[str, Any], owner: BenderUser, rows: list[tuple[dict[str, Any], dict[str, Any], float]]
     ) -> None:
         with services.db.write() as session:
+            stored = session.get(BenderAlgo, algo["id"])
+            assert stored is not None
+            stored.trials_version += 1  # as the API does: suggest's observation cache relies on it
             session.add_all(
                 BenderTrial(
                     algo_id=algo["id"],

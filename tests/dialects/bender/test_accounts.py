@@ -322,3 +322,17 @@ def test_password_reset_confirm(client: TestClient, services: Services, alice: B
 def test_social_login_routes_are_not_provided(client: TestClient) -> None:
     for path in ("/facebook/", "/google/", "/github/"):
         assert client.post(path, json={}).status_code == 404, path
+
+
+def test_registered_user_logs_in_through_another_dialect(client: TestClient) -> None:
+    """Scenario 12, first half: a Bender registration is an account of every dialect (Polyaxon's login)."""
+    body = {"username": "newbie", "email": "newbie@example.org", "password": "s3cret pass"}
+    assert client.post("/registration/", json=body).status_code == 201
+    response = client.post("/api/v1/users/token", data={"username": "newbie", "password": "s3cret pass"})
+    if response.status_code == 404:
+        pytest.skip("the Polyaxon dialect's POST /api/v1/users/token does not exist yet")
+    assert response.status_code == 200, response.text
+    key = response.json()["token"]
+    me = client.get("/api/v1/users", headers={"Authorization": f"Token {key}"})
+    assert me.status_code == 200, me.text
+    assert me.json()["username"] == "newbie"

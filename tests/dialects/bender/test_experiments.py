@@ -253,3 +253,15 @@ def test_anonymous_requests(client: Any, alice: BenderUser) -> None:
         response = alice.client.request(method, path, json={"name": "x", "metrics": LOSS})
         assert response.status_code == 403, (method, path)
         assert response.json() == {"detail": "Authentication credentials were not provided."}
+
+
+def test_null_characters_are_refused(alice: BenderUser) -> None:
+    """As Django's CharField does; PostgreSQL text columns cannot hold NUL."""
+    response = create(alice, name="a\x00b")
+    assert (response.status_code, response.json()) == (400, {"name": ["Null characters are not allowed."]})
+    response = alice.get("/api/experiments/?owner=alice&name=%00")
+    assert (response.status_code, response.json()) == (400, {"name": ["Null characters are not allowed."]})
+    experiment = alice.experiment()
+    response = alice.patch(f"/api/experiments/{experiment['id']}/", {"shared_with": ["\x00"]})
+    assert response.status_code == 400
+    assert set(response.json()) == {"shared_with"}

@@ -1,0 +1,1 @@
+"""Bonsai BRAIN API v1 dialect (spec/bonsai.md)."""
