@@ -159,9 +159,9 @@ def validate(data: dict[str, Any], expected_kind: str) -> Polyaxonfile:
     tags = data.get("tags")
     if tags is not None:
         tags = _check_string_list(tags, "tags")
-    for key in ("backend", "framework", "name", "description"):
-        if data.get(key) is not None and not isinstance(data[key], str):
-            raise ContentError(f"`{key}` must be a string.")
+    for key, length in (("backend", 50), ("framework", 50), ("name", 150), ("description", 100_000)):
+        if data.get(key) is not None and (not isinstance(data[key], str) or len(data[key]) > length):
+            raise ContentError(f"`{key}` must be a string of at most {length} characters.")
     hptuning = data.get("hptuning")
     if expected_kind == "experiment" and hptuning is not None:
         raise ContentError("`hptuning` is not allowed in an experiment; use `kind: group`.")

@@ -27,7 +27,12 @@ from crucible.dialects.polyaxon import search, statuses
 from crucible.dialects.polyaxon.auth import Principal
 from crucible.dialects.polyaxon.errors import field_error, not_found
 from crucible.dialects.polyaxon.execution import Bridge
-from crucible.dialects.polyaxon.experiments import create_experiment, filter_and_page, latest_code_version
+from crucible.dialects.polyaxon.experiments import (
+    clone_experiment,
+    create_experiment,
+    filter_and_page,
+    latest_code_version,
+)
 from crucible.dialects.polyaxon.models import PlxExperiment, PlxGroup, PlxProject
 from crucible.dialects.polyaxon.projects import bool_field, merge_tags, tags_field, text_field
 from crucible.dialects.polyaxon.representations import experiment_unique_name
@@ -398,8 +403,6 @@ def _create_member(
     assert user is not None and project is not None and group.config is not None
     principal = Principal(user)
     if resume_from is not None:
-        from crucible.dialects.polyaxon.experiments import clone_experiment
-
         source = session.get(PlxExperiment, resume_from)
         if source is not None:
             created = clone_experiment(

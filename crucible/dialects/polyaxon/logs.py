@@ -29,7 +29,7 @@ def parse_lines(body: Any) -> list[str]:
 def append(session: Session, experiment_id: int, lines: list[str], max_bytes: int) -> None:
     if not lines:
         return
-    text = "\n".join(lines)
+    text = "\n".join(lines).replace("\0", "\ufffd")  # PostgreSQL text cannot hold NUL
     size = len(text.encode("utf-8")) + 1
     session.add(PlxLogChunk(experiment_id=experiment_id, text=text, lines=len(lines), size=size))
     session.execute(

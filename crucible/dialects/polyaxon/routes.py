@@ -7,18 +7,23 @@ Every path answers with and without its trailing slash, never with a redirect (`
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI
-from sqlalchemy import select
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from crucible.core import metrics as metrics_store
 from crucible.core.accounts import User, find_user_by_username
-from crucible.core.http import BodyError, ErrorFormats, absolute_url, parse_json_bytes
+from crucible.core.db import utcnow
+from crucible.core.http import BodyError, ErrorFormats, absolute_url, parse_json_bytes, read_body_data
 from crucible.core.services import Services
 from crucible.dialects.polyaxon import (
     auth,
@@ -51,6 +56,7 @@ from crucible.dialects.polyaxon.errors import (
 )
 from crucible.dialects.polyaxon.models import (
     PlxCodeReference,
+    PlxCodeVersion,
     PlxExperiment,
     PlxExperimentStatus,
     PlxGroup,
@@ -162,6 +168,10 @@ def build_router(runtime: Runtime, bridge: execution.Bridge) -> APIRouter:
                 return work(session, auth.authenticate(session, authorization))
         except PolyaxonProblem as problem:
             return problem_response(problem)
+        except DataError:  # e.g. a NUL character, which PostgreSQL text refuses: the input is at fault
+            return problem_response(
+                bad_request("The request holds characters or values the database refuses.")
+            )
 
     def page_of(
         request: Request,
@@ -227,8 +237,6 @@ def build_router(runtime: Runtime, bridge: execution.Bridge) -> APIRouter:
 
     @router.post("/users/token")
     async def login(request: Request) -> Response:
-        from crucible.core.http import read_body_data
-
         try:
             data = await read_body_data(request)
         except BodyError as error:
@@ -436,8 +444,6 @@ def build_router(runtime: Runtime, bridge: execution.Bridge) -> APIRouter:
                 principal = auth.authenticate(session, authorization)
                 project_id = project_of(session, principal, u, p, write=True).id
             upload = await repos_upload_file(request, limit)
-            import asyncio
-
             commit, size = await asyncio.to_thread(repos.prepare_upload, upload, runtime.blobs, project_id)
             with runtime.write() as session:
                 project = session.get(PlxProject, project_id)
@@ -585,8 +591,6 @@ def build_router(runtime: Runtime, bridge: execution.Bridge) -> APIRouter:
 
     @router.get("/{u}/{p}/experiments/{eid}/metrics")
     def list_metrics(request: Request, u: str, p: str, eid: str) -> Response:
-        from crucible.core import metrics as metrics_store
-
         def lister(session: Session, principal: Principal, page: PageRequest) -> tuple[list[Any], int]:
             experiment = experiment_of(session, principal, u, p, eid)
             stream = metrics.stream_id(session, experiment.id, create=False)
@@ -616,6 +620,10 @@ def build_router(runtime: Runtime, bridge: execution.Bridge) -> APIRouter:
                 stream, rows = metrics.store(session, experiment_id, points)
         except PolyaxonProblem as problem:
             return problem_response(problem)
+        except DataError:
+            return problem_response(
+                bad_request("The request holds characters or values the database refuses.")
+            )
         runtime.services.metrics_hub.publish(stream, rows)
         shaped = metrics.metric_bodies(rows, experiment_id)
         return ok(shaped if is_list else shaped[0], 201)
@@ -686,8 +694,10 @@ def build_router(runtime: Runtime, bridge: execution.Bridge) -> APIRouter:
     @router.get("/{u}/{p}/experiments/{eid}/coderef")
     def get_coderef(request: Request, u: str, p: str, eid: str) -> Response:
         def work(session: Session, principal: Principal) -> Response:
-            experiment = experiment_of(session, principal, u, p, eid)
-            return ok(code_reference_body(session, experiment))
+            reference = code_reference_body(session, experiment_of(session, principal, u, p, eid))
+            if reference is None:
+                raise not_found()
+            return ok(reference)
 
         return run(request, work)
 
@@ -703,24 +713,23 @@ def build_router(runtime: Runtime, bridge: execution.Bridge) -> APIRouter:
                 if reference is None:
                     reference = PlxCodeReference(experiment_id=experiment.id)
                     session.add(reference)
-                for key in ("commit", "head", "branch", "git_url"):
+                for key, length in (("commit", 100), ("head", 100), ("branch", 200), ("git_url", 500)):
                     value = data.get(key)
-                    if value is not None and not isinstance(value, str):
-                        raise field_error(key, "Not a valid string.")
+                    if value is not None and (not isinstance(value, str) or len(value) > length):
+                        raise field_error(key, f"Not a valid string of at most {length} characters.")
                     if key in data:
-                        setattr(reference, key, value[:500] if isinstance(value, str) else None)
+                        setattr(reference, key, value)
                 if "is_dirty" in data:
                     reference.is_dirty = bool(data["is_dirty"])
                 session.flush()
-            try:
-                return ok(code_reference_body(session, experiment), 201)
-            except PolyaxonProblem:
-                return ok({"id": None, "commit": None, "head": None, "branch": None, "git_url": None,
-                           "is_dirty": False}, 201)  # fmt: skip
+            stored = code_reference_body(session, experiment)
+            empty_reference = {"id": None, "commit": None, "head": None, "branch": None, "git_url": None}
+            return ok(stored or {**empty_reference, "is_dirty": False}, 201)
 
         return run(request, work, write=True)
 
-    def code_reference_body(session: Session, experiment: PlxExperiment) -> dict[str, Any]:
+    def code_reference_body(session: Session, experiment: PlxExperiment) -> dict[str, Any] | None:
+        """The reference the client posted, else the pinned code version's; None without either."""
         reference = session.scalar(
             select(PlxCodeReference).where(PlxCodeReference.experiment_id == experiment.id)
         )
@@ -734,8 +743,6 @@ def build_router(runtime: Runtime, bridge: execution.Bridge) -> APIRouter:
                 "is_dirty": reference.is_dirty,
             }
         if experiment.code_version_id is not None:
-            from crucible.dialects.polyaxon.models import PlxCodeVersion
-
             version = session.get(PlxCodeVersion, experiment.code_version_id)
             if version is not None:
                 return {
@@ -746,7 +753,7 @@ def build_router(runtime: Runtime, bridge: execution.Bridge) -> APIRouter:
                     "git_url": None,
                     "is_dirty": False,
                 }
-        raise not_found()
+        return None
 
     def download_outputs(request: Request, u: str, p: str, eid: str) -> Response:
         def work(session: Session, principal: Principal) -> Response:
@@ -782,10 +789,6 @@ def build_router(runtime: Runtime, bridge: execution.Bridge) -> APIRouter:
     def heartbeat(request: Request, u: str, p: str, eid: str) -> Response:
         def work(session: Session, principal: Principal) -> Response:
             experiment = experiment_of(session, principal, u, p, eid, write=True)
-            from sqlalchemy import update
-
-            from crucible.core.db import utcnow
-
             session.execute(
                 update(PlxExperiment)
                 .where(PlxExperiment.id == experiment.id)
@@ -988,8 +991,6 @@ def build_router(runtime: Runtime, bridge: execution.Bridge) -> APIRouter:
 def paged_rows(
     session: Session, query: Any, order: tuple[Any, ...], page: PageRequest
 ) -> tuple[list[Any], int]:
-    from sqlalchemy import func
-
     count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(query.order_by(*order).offset(page.offset).limit(page.limit)).all()
     return list(rows), count
@@ -1032,8 +1033,6 @@ def gzip_response(handle: Any, size: int, filename: str) -> Response:
 
 async def repos_upload_file(request: Request, limit: int) -> Any:
     """The uploaded archive: the `repo` file part, else the first file part (the client's tests use `code`)."""
-    from starlette.datastructures import UploadFile
-
     try:
         form = await request.form(max_part_size=limit + 1)
     except Exception as error:  # malformed multipart bodies come in many shapes

@@ -398,3 +398,16 @@ def test_restart_recovery_requeues_scheduled_and_fails_orphaned_runs(
     last = alice.get(alice.path(orphan, "/statuses")).json()["results"][-1]
     assert last["status"] == "failed" and last["message"] == "Server restarted during execution"
     runtime.services.executor().close(timeout=5)
+
+
+def test_nul_characters_never_yield_a_500(alice: PlxUser, proj: dict[str, Any]) -> None:
+    """PostgreSQL text refuses NUL: such input is the caller's error (400), and logs keep the line."""
+    experiment = alice.experiment()
+    assert alice.patch(alice.path(experiment), {"description": "a\x00b"}).status_code in (200, 400)
+    assert alice.post(
+        alice.path(experiment, "/statuses"), {"status": "warning", "message": "\x00"}
+    ).status_code in (201, 400)
+    assert alice.get("/al%00ice/proj/experiments").status_code in (400, 404)
+    assert alice.post(alice.path(experiment, "/coderef"), {"commit": "x" * 101}).status_code == 400
+    assert alice.post(alice.path(experiment, "/logs"), ["before\x00after"]).status_code == 200
+    assert "before" in alice.get(alice.path(experiment, "/logs")).text
