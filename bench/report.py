@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import re
 from datetime import UTC, datetime
@@ -22,9 +23,12 @@ def percentile_ms(samples: list[float], q: float) -> float:
 
 
 def machine() -> str:
-    import os
-
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    """Where and how busy: timings mean little without it."""
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (
+        f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"load average {load} at the end of the run"
+    )
 
 
 def write_section(name: str, title: str, body: str) -> None:

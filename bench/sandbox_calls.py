@@ -33,8 +33,6 @@ from crucible.engines.sandbox.channel import Channel, encode_message  # noqa: E4
 
 RUNTIME = "sandbox_calls"
 HOOK = "x = box.read('a')\ny = x + 1\nbox.result = y\n"
-MARK_START = "<!-- bench:sandbox_calls -->"
-MARK_END = "<!-- /bench:sandbox_calls -->"
 
 # ---------------------------------------------------------------- runtime (runs inside the worker)
 
@@ -350,18 +348,10 @@ def _table(
 
 
 def _write(table: str) -> None:
-    path = ROOT / "docs" / "benchmarks.md"
-    section = f"{MARK_START}\n## Sandbox calls (`bench/sandbox_calls.py`)\n\n{table}\n{MARK_END}"
-    text = path.read_text() if path.exists() else "# Benchmarks\n\nWritten by the scripts in bench/.\n"
-    if MARK_START in text and MARK_END in text:
-        before, rest = text.split(MARK_START, 1)
-        after = rest.split(MARK_END, 1)[1]
-        text = before + section + after
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(text)
-    print(f"\nwritten to {path.relative_to(ROOT)}")
+    from bench.report import write_section  # here, not at the top: the sandbox host imports this module
+
+    write_section("sandbox_calls", "Sandbox calls", table)
+    print("\nwrote the sandbox_calls section of docs/benchmarks.md")
 
 
 if __name__ == "__main__":

@@ -143,10 +143,6 @@ def parse_body(raw: bytes, request: Request, *, forms: bool, allow_nan: bool = F
         data = parse_json_bytes(raw, allow_nan=allow_nan)
     except BodyError as error:
         raise BenderProblem(400, {"detail": f"JSON parse error - {error}"}) from error
-    except RecursionError as error:
-        raise BenderProblem(400, {"detail": "JSON parse error - Too deeply nested."}) from error
-    except ValueError as error:  # e.g. an integer with more digits than Python converts
-        raise BenderProblem(400, {"detail": f"JSON parse error - {error}"}) from error
     # 1e999 reads as inf and 10**400 fits no float: refuse them like NaN (trials report them per field)
     if not allow_nan and has_unrepresentable_number(data):
         raise BenderProblem(400, {"detail": f"JSON parse error - {UNREPRESENTABLE}"})

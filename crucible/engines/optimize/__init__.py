@@ -11,8 +11,9 @@ format into this model. Typical use:
     answer.values, answer.optimizer_used
 """
 
-from crucible.engines.optimize.grid import grid, grid_size, sample_distinct
+from crucible.engines.optimize.discrete import grid, grid_size, sample_distinct
 from crucible.engines.optimize.observations import Observation, is_usable, usable_observations
+from crucible.engines.optimize.optimizers import DEFAULT_OPTIMIZER, Suggestion, optimizer_names, suggest
 from crucible.engines.optimize.prior import sample_prior
 from crucible.engines.optimize.space import (
     CategoricalParam,
@@ -23,7 +24,6 @@ from crucible.engines.optimize.space import (
     contains,
     json_equal,
 )
-from crucible.engines.optimize.suggest import DEFAULT_OPTIMIZER, Suggestion, optimizer_names, suggest
 
 __all__ = [
     "DEFAULT_OPTIMIZER",

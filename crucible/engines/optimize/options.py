@@ -8,11 +8,10 @@ not an engine failure that would be silently answered with a prior draw.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from crucible.engines.optimize.space import is_number
+from crucible.engines.optimize.space import finite_float
 
 Settings = TypeVar("Settings")
 
@@ -34,12 +33,17 @@ def check_int(name: str, value: Any, minimum: int) -> None:
 
 def check_number(name: str, value: Any, low: float, high: float, *, open_low: bool, open_high: bool) -> None:
     """A finite number inside the interval; open_low/open_high exclude the bound itself."""
-    ok = is_number(value) and math.isfinite(value)
+    ok = finite_float(value) is not None
     if ok:
         ok = (value > low if open_low else value >= low) and (value < high if open_high else value <= high)
     if not ok:
         interval = f"{'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
         raise ValueError(f"option {name!r} must be a number in {interval}, got {value!r}")
+
+
+def check_bool(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"option {name!r} must be true or false, got {value!r}")
 
 
 def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:

@@ -41,14 +41,33 @@ class SpaceError(ValueError):
 
 def is_number(value: Any) -> bool:
     """True for int and float values (numpy ones included), False for booleans, which JSON keeps apart."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    kind = type(value)
+    if kind is float or kind is int:  # the common case, without the slow abstract-class check
+        return True
+    return isinstance(value, numbers.Real) and kind is not bool
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else float(value)
+
+
+def finite_float(value: Any) -> float | None:
+    """The value as a float when it is a finite number (not a boolean), else None.
+    Ints too large for a float count as not finite: no bound or density could use them."""
+    if not is_number(value):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _check_number(name: str, key: str, value: Any) -> int | float:
     """Reject non-numbers, booleans and non-finite numbers; return a plain Python int or float."""
     if not is_number(value):
         raise SpaceError(f"{key!r} must be a number, not {value!r}", name)
-    if not math.isfinite(value):
+    if finite_float(value) is None:
         raise SpaceError(f"{key!r} must be a finite number, not {value!r}", name)
     return int(value) if isinstance(value, numbers.Integral) else float(value)
 
@@ -77,6 +96,19 @@ class NumericParam:
     grid: Grid | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        self._normalise_fields()
+        self._check_rules()
+        bounds = Bounds(
+            lower=_or(self.low, 0.0 if self.distribution == "lognormal" else -math.inf),
+            upper=_or(self.high, math.inf),
+            includes_high=self.distribution in ("normal", "lognormal"),
+            excludes_low=self.distribution == "lognormal" and self.low is None,
+        )
+        object.__setattr__(self, "bounds", bounds)
+        object.__setattr__(self, "grid", self._build_grid(bounds))
+
+    def _normalise_fields(self) -> None:
+        """Known name and distribution; numbers only, as plain ints/floats, in fields that apply."""
         name, dist = self.name, self.distribution
         if not isinstance(name, str) or not name:
             raise SpaceError(f"a parameter name must be a non-empty string, not {name!r}")
@@ -94,60 +126,54 @@ class NumericParam:
         object.__setattr__(self, "base", _check_number(name, "base", self.base))
         if self.base != 10 and "base" not in _FIELDS[dist]:
             raise SpaceError(f"'base' does not apply to a {dist} parameter", name)
+
+    def _check_rules(self) -> None:
+        """The rules table of bender.md §4.3, one message per rule."""
+        name, dist = self.name, self.distribution
+        low, high, mu, sigma, step = self.low, self.high, self.mu, self.sigma, self.step
         if self.base <= 0 or self.base == 1:
             raise SpaceError(f"'base' must be > 0 and != 1, got {self.base!r}", name)
-
-        low, high, step = self.low, self.high, self.step
-        if dist in ("uniform", "loguniform"):
-            if low is None or high is None:
-                raise SpaceError(f"a {dist} parameter requires 'low' and 'high'", name)
-        else:
-            if self.mu is None or self.sigma is None:
-                raise SpaceError(f"a {dist} parameter requires 'mu' and 'sigma'", name)
+        if dist in ("uniform", "loguniform") and (low is None or high is None):
+            raise SpaceError(f"a {dist} parameter requires 'low' and 'high'", name)
+        if dist in ("normal", "lognormal") and (mu is None or sigma is None):
+            raise SpaceError(f"a {dist} parameter requires 'mu' and 'sigma'", name)
         if low is not None and high is not None and not high > low:
             raise SpaceError(f"'high' must be greater than 'low', got low={low!r}, high={high!r}", name)
         if dist == "loguniform" and not low > 0:  # type: ignore[operator]
             raise SpaceError(f"a loguniform parameter requires 'low' > 0, got {low!r}", name)
-        if dist == "normal" and not self.sigma > 0:  # type: ignore[operator]
-            raise SpaceError(f"a normal parameter requires 'sigma' > 0, got {self.sigma!r}", name)
+        if dist == "normal" and not sigma > 0:  # type: ignore[operator]
+            raise SpaceError(f"a normal parameter requires 'sigma' > 0, got {sigma!r}", name)
         if dist == "lognormal":
-            if not self.mu > 0:  # type: ignore[operator]
-                raise SpaceError(f"a lognormal parameter requires 'mu' > 0, got {self.mu!r}", name)
-            if not self.sigma > 1:  # type: ignore[operator]
-                raise SpaceError(f"a lognormal parameter requires 'sigma' > 1, got {self.sigma!r}", name)
+            if not mu > 0:  # type: ignore[operator]
+                raise SpaceError(f"a lognormal parameter requires 'mu' > 0, got {mu!r}", name)
+            if not sigma > 1:  # type: ignore[operator]
+                raise SpaceError(f"a lognormal parameter requires 'sigma' > 1, got {sigma!r}", name)
             if low is not None and not low > 0:
                 raise SpaceError(f"a lognormal parameter requires 'low' > 0 when given, got {low!r}", name)
             if low is None and high is not None and not high > 0:
                 raise SpaceError(f"a lognormal parameter requires 'high' > 0, got {high!r}", name)
-        if step is not None:
-            if dist in ("uniform", "loguniform"):
-                if not 0 < step <= high - low:  # type: ignore[operator]
-                    raise SpaceError(f"'step' must satisfy 0 < step <= high - low, got step={step!r}", name)
-            elif not step > 0:
-                raise SpaceError(f"'step' must be > 0, got {step!r}", name)
-        elif self.anchor is not None:
-            raise SpaceError("'anchor' needs a 'step'", name)
+        if step is None:
+            if self.anchor is not None:
+                raise SpaceError("'anchor' needs a 'step'", name)
+        elif dist in ("uniform", "loguniform"):
+            if not 0 < step <= high - low:  # type: ignore[operator]
+                raise SpaceError(f"'step' must satisfy 0 < step <= high - low, got step={step!r}", name)
+        elif not step > 0:
+            raise SpaceError(f"'step' must be > 0, got {step!r}", name)
 
-        bounds = Bounds(
-            lower=float(low) if low is not None else (0.0 if dist == "lognormal" else -math.inf),
-            upper=float(high) if high is not None else math.inf,
-            includes_high=dist in ("normal", "lognormal"),
-            excludes_low=dist == "lognormal" and low is None,
-        )
-        object.__setattr__(self, "bounds", bounds)
-        grid = None
-        if step is not None:
-            if self.anchor is None:
-                object.__setattr__(self, "anchor", self._default_anchor())
-            try:
-                grid = Grid.build(self.anchor, step, bounds)  # type: ignore[arg-type]
-            except ValueError as error:
-                raise SpaceError(str(error), name) from None
-            if grid.is_empty:
-                raise SpaceError(
-                    f"no grid point anchor + k*step (anchor={self.anchor!r}) lies within the bounds", name
-                )
-        object.__setattr__(self, "grid", grid)
+    def _build_grid(self, bounds: Bounds) -> Grid | None:
+        if self.step is None:
+            return None
+        if self.anchor is None:
+            object.__setattr__(self, "anchor", self._default_anchor())
+        try:
+            grid = Grid.build(self.anchor, self.step, bounds)  # type: ignore[arg-type]
+        except ValueError as error:
+            raise SpaceError(str(error), self.name) from None
+        if grid.is_empty:
+            message = f"no grid point anchor + k*step (anchor={self.anchor!r}) lies within the bounds"
+            raise SpaceError(message, self.name)
+        return grid
 
     def _default_anchor(self) -> int | float:
         if self.low is not None:
@@ -259,12 +285,8 @@ def contains(param: Param, value: Any) -> bool:
     upper bound counts as inside even for uniform parameters, whose draws stay below it."""
     if isinstance(param, CategoricalParam):
         return param.index_of(value) is not None
-    if not is_number(value) or not math.isfinite(value):
-        return False
-    bounds = param.bounds
-    if value < bounds.lower or value > bounds.upper:
-        return False
-    return not (bounds.excludes_low and value <= bounds.lower)
+    number = finite_float(value)
+    return number is not None and bool(param.bounds.hold_observed(np.array([number]))[0])
 
 
 def json_key(value: Any) -> Any:
@@ -305,7 +327,7 @@ def _is_json_value(value: Any) -> bool:
     if value is None or isinstance(value, (bool, str)):
         return True
     if is_number(value):
-        return math.isfinite(value)
+        return finite_float(value) is not None
     if isinstance(value, (list, tuple)):
         return all(_is_json_value(item) for item in value)
     if isinstance(value, Mapping):

@@ -22,19 +22,22 @@ def log_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return log_hi + np.log1p(-np.exp(log_lo - log_hi))
 
 
-def log_pdf(x: np.ndarray, mu: np.ndarray, sigma: np.ndarray, low: float, high: float) -> np.ndarray:
-    """Log density of N(mu, sigma) truncated to [low, high] at x (all broadcast together)."""
-    z = (x - mu) / sigma
-    mass = log_mass((low - mu) / sigma, (high - mu) / sigma)
-    return -0.5 * z * z - _LOG_SQRT_2PI - np.log(sigma) - mass
+def log_normaliser(mu: np.ndarray, sigma: np.ndarray, low: float, high: float) -> np.ndarray:
+    """log(sigma · √(2π) · mass), so that the truncated log density is −z²/2 − this, z = (x − mu)/sigma."""
+    return np.log(sigma) + _LOG_SQRT_2PI + log_mass((low - mu) / sigma, (high - mu) / sigma)
 
 
 def sample(
-    rng: np.random.Generator, mu: np.ndarray, sigma: np.ndarray, low: float, high: float, size: int
+    rng: np.random.Generator,
+    mu: np.ndarray,
+    sigma: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    size: int | tuple[int, ...],
 ) -> np.ndarray:
-    """`size` draws of N(mu, sigma) truncated to [low, high], by inverting the CDF in log space."""
-    a, b = (low - mu) / sigma, (high - mu) / sigma
-    flip = np.broadcast_to(a > 0, (size,))
+    """Draws of N(mu, sigma) truncated to [low, high], all broadcast to `size` (inverse CDF in log space)."""
+    a, b = np.broadcast_to((low - mu) / sigma, size), np.broadcast_to((high - mu) / sigma, size)
+    flip = a > 0
     lo, hi = np.where(flip, -b, a), np.where(flip, -a, b)
     log_lo = log_ndtr(lo)
     u = rng.random(size)

@@ -30,19 +30,27 @@ class Bounds:
     includes_high: bool
     excludes_low: bool
 
-    def admits(self, value: float) -> bool:
-        if value < self.lower or (self.excludes_low and value <= self.lower):
-            return False
+    def above_lower(self, value: float) -> bool:
+        return value > self.lower if self.excludes_low else value >= self.lower
+
+    def below_upper(self, value: float) -> bool:
         return value <= self.upper if self.includes_high else value < self.upper
 
-    def clamp(self, value: float) -> float:
-        """The closest admitted float to `value` (for continuous parameters)."""
-        if not self.admits(value):
-            if value <= self.lower or math.isnan(value):
-                value = math.nextafter(self.lower, math.inf) if self.excludes_low else self.lower
-            else:
-                value = self.upper if self.includes_high else math.nextafter(self.upper, -math.inf)
-        return float(value)
+    def hold_observed(self, values: np.ndarray) -> np.ndarray:
+        """Which observed values lie inside; `high` counts as inside even when draws stay below it
+        (bender.md §4.5). NaN, standing for "not a finite number", is never inside."""
+        with np.errstate(invalid="ignore"):
+            inside = (values >= self.lower) & (values <= self.upper)
+            if self.excludes_low:
+                inside &= values > self.lower
+        return inside
+
+    def clamp(self, values: np.ndarray) -> np.ndarray:
+        """The closest values that may be returned (vectorised): the open ends become the nearest
+        float inside, since float rounding of a draw can land exactly on them."""
+        lowest = np.nextafter(self.lower, np.inf) if self.excludes_low else self.lower
+        highest = self.upper if self.includes_high else np.nextafter(self.upper, -np.inf)
+        return np.clip(values, lowest, highest)
 
 
 @dataclass(frozen=True)
@@ -80,7 +88,8 @@ class Grid:
 
     def nearest_indices(self, x: np.ndarray) -> np.ndarray:
         """Index of the nearest grid point inside the bounds, for each float in `x` (vectorised)."""
-        k = np.rint((np.asarray(x, dtype=float) - self.anchor) / self.step)
+        with np.errstate(over="ignore"):  # absurd draws give ±inf, turned into the largest finite index
+            k = np.rint((np.asarray(x, dtype=float) - self.anchor) / self.step)
         lo = -np.inf if self.k_min is None else self.k_min
         hi = np.inf if self.k_max is None else self.k_max
         return np.clip(np.nan_to_num(k, nan=0.0), lo, hi)
@@ -95,9 +104,9 @@ class Grid:
     def _first_index_above(self, bounds: Bounds) -> int:
         k = _guess(math.ceil, bounds.lower - self.anchor, self.step)
         for _ in range(_MAX_CORRECTIONS):
-            if not self._above_lower(self.value(k), bounds):
+            if not bounds.above_lower(self.value(k)):
                 k += 1
-            elif self._above_lower(self.value(k - 1), bounds):
+            elif bounds.above_lower(self.value(k - 1)):
                 k -= 1
             else:
                 return k
@@ -106,42 +115,27 @@ class Grid:
     def _last_index_below(self, bounds: Bounds) -> int:
         k = _guess(math.floor, bounds.upper - self.anchor, self.step)
         for _ in range(_MAX_CORRECTIONS):
-            if not self._below_upper(self.value(k), bounds):
+            if not bounds.below_upper(self.value(k)):
                 k -= 1
-            elif self._below_upper(self.value(k + 1), bounds):
+            elif bounds.below_upper(self.value(k + 1)):
                 k += 1
             else:
                 return k
         raise ValueError("'step' is too small for the magnitude of the bounds")
-
-    @staticmethod
-    def _above_lower(value: float, bounds: Bounds) -> bool:
-        return value > bounds.lower if bounds.excludes_low else value >= bounds.lower
-
-    @staticmethod
-    def _below_upper(value: float, bounds: Bounds) -> bool:
-        return value <= bounds.upper if bounds.includes_high else value < bounds.upper
 
 
 def exact_value(param: NumericParam, x: float) -> int | float:
     """The value returned for a draw x: on the grid when there is a step, else clamped into the bounds."""
     if param.grid is not None:
         return param.grid.place(x)
-    return param.bounds.clamp(float(x))
+    return float(param.bounds.clamp(np.float64(x)))
 
 
 def snap(param: NumericParam, x: np.ndarray) -> np.ndarray:
     """Vectorised float approximation of `exact_value`, for scoring many candidates at once."""
     if param.grid is None:
-        lower = param.bounds.lower
-        upper = (
-            param.bounds.upper if param.bounds.includes_high else np.nextafter(param.bounds.upper, -np.inf)
-        )
-        if param.bounds.excludes_low:
-            lower = np.nextafter(lower, np.inf)
-        return np.clip(x, lower, upper)
-    grid = param.grid
-    return grid.anchor + grid.nearest_indices(x) * grid.step
+        return param.bounds.clamp(x)
+    return param.grid.anchor + param.grid.nearest_indices(x) * param.grid.step
 
 
 def _guess(rounding: Callable[[float], int], distance: float, step: float) -> int:
