@@ -114,8 +114,11 @@ def test_random_search_respects_concurrency_and_the_seed(alice: PlxUser, proj: d
     )
     assert len(members(alice, group)) == 2
     assert group_state(alice, group)["last_status"] == "running"
-    done = run_all(alice, group, concurrency=2)
+    done = run_all(alice, group, concurrency=2, score=lambda e: {"loss": abs(e["params"]["lr"] - 0.05)})
     assert len(done) == 5
+    best = alice.get("/alice/proj/experiments", params={"group": group["id"], "sort": "metrics.loss"}).json()
+    losses = [e["last_metric"]["loss"] for e in best["results"]]
+    assert losses == sorted(losses) and best["results"][0]["last_metric"]["loss"] == min(losses)
     final = group_state(alice, group)
     assert final["last_status"] == "done" and final["num_succeeded_experiments"] == 5
     params = [e["params"] for e in members(alice, group)]
