@@ -70,8 +70,9 @@ def parse_body(body: Any) -> tuple[list[NewRecord], bool]:
 
 
 def stream_id(
-    session: Session, experiment_id: int, owner_id: int | None = None, *, create: bool
+    session: Session, experiment_id: int, owner_id: int | None = None, label: str = "", *, create: bool
 ) -> int | None:
+    """The experiment's stream in the core metrics store (labelled for the dashboard when created)."""
     found = session.scalar(
         select(MetricStream.id).where(
             MetricStream.dialect == DIALECT, MetricStream.kind == KIND, MetricStream.ref == str(experiment_id)
@@ -80,7 +81,7 @@ def stream_id(
     if found is not None or not create:
         return found
     return metrics_store.ensure_stream(
-        session, owner_id=owner_id, dialect=DIALECT, kind=KIND, ref=str(experiment_id)
+        session, owner_id=owner_id, dialect=DIALECT, kind=KIND, ref=str(experiment_id), label=label
     )
 
 
@@ -110,7 +111,7 @@ def find_writable_experiment(
 
 
 def store(
-    session: Session, experiment_id: int, points: Sequence[NewRecord]
+    session: Session, experiment_id: int, points: Sequence[NewRecord], label: str = ""
 ) -> tuple[int, list[StoredRecord]]:
     """Append the points in order and fold them into `last_metric`, holding the experiment's row lock
     (FOR UPDATE on PostgreSQL; the write transaction itself on SQLite)."""
@@ -119,7 +120,7 @@ def store(
         .where(PlxExperiment.id == experiment_id)
         .with_for_update()
     ).one()
-    stream = stream_id(session, experiment_id, current.user_id, create=True)
+    stream = stream_id(session, experiment_id, current.user_id, label, create=True)
     assert stream is not None
     rows = metrics_store.append(session, stream, points)
     folded = fold_last_metric(current.last_metric or {}, current.last_metric_sources or {}, rows)

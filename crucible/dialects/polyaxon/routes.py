@@ -617,7 +617,7 @@ def build_router(runtime: Runtime, bridge: execution.Bridge) -> APIRouter:
                 experiment_id = metrics.find_writable_experiment(session, holder, u, p, eid)
                 body = parse_json(raw)
                 points, is_list = metrics.parse_body({} if body is NO_BODY else body)
-                stream, rows = metrics.store(session, experiment_id, points)
+                stream, rows = metrics.store(session, experiment_id, points, label=f"{u}.{p}.{experiment_id}")
         except PolyaxonProblem as problem:
             return problem_response(problem)
         except DataError:
