@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from crucible import shared_login
 from crucible.core.http import STANDARD_MESSAGES, ErrorFormats
 from crucible.core.services import Services, build_services
-from crucible.dialects import bender, morpheo, streamingbandit
+from crucible.dialects import bender, morpheo, polyaxon, streamingbandit
 from crucible.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -76,4 +76,5 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     bender.install(app, services, error_formats)
     morpheo.install(app, services, error_formats)
     streamingbandit.install(app, services, error_formats)
+    polyaxon.install(app, services, error_formats)
     return app

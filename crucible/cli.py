@@ -36,7 +36,7 @@ def load_settings(args: argparse.Namespace) -> Settings:
 
 def open_database(settings: Settings) -> Database:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url, settings.sqlite_synchronous)
     upgrade(db.url, db.engine)
     return db
 

@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     registration_open: bool = True
     trust_forwarded_headers: bool = True
     redis_url: str | None = None
+    sqlite_synchronous: str = Field(
+        default="NORMAL",
+        description="SQLite durability: NORMAL survives a process crash, FULL also a power loss (fsync per commit).",
+    )
 
     # --- bender -----------------------------------------------------------------------------
     bender_token_lifetime_days: int = 125
@@ -86,6 +90,38 @@ class Settings(BaseSettings):
     _split_sb_origins = field_validator("sb_cors_origins", "sb_core_cors_origins", mode="before")(
         _split_commas
     )
+    # --- polyaxon ---------------------------------------------------------------------------
+    polyaxon_outputs_root: Path | None = Field(
+        default=None, description="Experiment outputs directories; default <data_dir>/polyaxon/outputs."
+    )
+    polyaxon_repo_max_upload_bytes: int = 150 * 1024 * 1024
+    polyaxon_logs_max_bytes: int = 50 * 1024 * 1024
+    polyaxon_heartbeat_timeout_s: float = 300.0
+    polyaxon_heartbeat_check_interval_s: float = 30.0
+
+    # --- executor (one job executor shared by every dialect that runs code) ----------------------
+    executor_max_concurrent: int | None = Field(
+        default=None, description="Runs at once across all dialects; default max(1, cpu_count // 2)."
+    )
+    executor_stop_grace_s: float = Field(default=10.0, description="SIGTERM to SIGKILL delay on stop.")
+    executor_api_url: str | None = Field(
+        default=None, description="The server's URL as local runs see it; default http://<host>:<port>."
+    )
+    executor_local_enabled: bool = Field(default=True, description="False: managed runs stay created.")
+    executor_local_python: Path | None = Field(
+        default=None,
+        description="Interpreter whose bin directory prefixes PATH in runs; default the server's.",
+    )
+    executor_ray_address: str | None = Field(
+        default=None, description="Ray dashboard URL (Jobs API); when set, runs go to that Ray cluster."
+    )
+    executor_ray_api_url: str | None = Field(
+        default=None, description="The server's URL as seen from the Ray cluster; default executor_api_url."
+    )
+    executor_ray_outputs_root: Path | None = Field(
+        default=None, description="Outputs directory shared by the server and the Ray nodes."
+    )
+    executor_ray_honour_image: bool = False
 
     @property
     def resolved_database_url(self) -> str:
@@ -101,3 +137,13 @@ class Settings(BaseSettings):
     @property
     def blob_dir(self) -> Path:
         return self.data_dir / "blobs"
+
+    @property
+    def resolved_polyaxon_outputs_root(self) -> Path:
+        if self.executor_ray_address and self.executor_ray_outputs_root:
+            return self.executor_ray_outputs_root.resolve()
+        return (self.polyaxon_outputs_root or self.data_dir / "polyaxon" / "outputs").resolve()
+
+    @property
+    def resolved_executor_api_url(self) -> str:
+        return (self.executor_api_url or f"http://{self.host}:{self.port}").rstrip("/")

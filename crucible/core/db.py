@@ -63,15 +63,23 @@ def new_uuid() -> str:
 JSONType = JSON(none_as_null=True)
 
 
-def _configure_sqlite(engine: Engine) -> None:
-    """WAL for concurrent readers; explicit BEGIN so write transactions can take the lock up front."""
+SQLITE_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+def _configure_sqlite(engine: Engine, synchronous: str) -> None:
+    """WAL for concurrent readers; explicit BEGIN so write transactions can take the lock up front.
+
+    `synchronous`: NORMAL (default) makes a commit survive a crash of the process, and FULL also a
+    crash of the machine (the WAL is fsynced at every commit, at the price of one fsync per commit)."""
+    if synchronous not in SQLITE_SYNCHRONOUS:
+        raise ValueError(f"sqlite synchronous must be one of {SQLITE_SYNCHRONOUS}, not {synchronous!r}")
 
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
@@ -84,7 +92,7 @@ def _configure_sqlite(engine: Engine) -> None:
             connection.exec_driver_sql("BEGIN")
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, sqlite_synchronous: str = "NORMAL") -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -92,7 +100,7 @@ def make_engine(url: str) -> Engine:
             engine = create_engine(url, pool_size=20, max_overflow=20)
         else:
             engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, sqlite_synchronous)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
@@ -102,9 +110,9 @@ def make_engine(url: str) -> Engine:
 class Database:
     """Owns the engine and hands out sessions. One per server process."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, sqlite_synchronous: str = "NORMAL") -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, sqlite_synchronous)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_engine = self.engine.execution_options(write_lock=True)

@@ -163,7 +163,8 @@ def test_responses_are_json_and_204_is_empty(alice: BenderUser) -> None:
 def test_non_bender_paths_are_left_alone(client: TestClient) -> None:
     # /api/v1/ belongs to Polyaxon: Bender must not canonicalise or claim it
     response = client.get("/api/v1/nothing")
-    assert response.status_code == 404
+    # Polyaxon answers it (GET /api/v1/{username} lists that user's projects and needs a token)
+    assert response.status_code == 401 and response.headers["www-authenticate"] == "Token"
     assert client.get("/healthz").json() == {"status": "ok"}
 
 
