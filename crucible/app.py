@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from crucible import shared_login
 from crucible.core.http import STANDARD_MESSAGES, ErrorFormats
 from crucible.core.services import Services, build_services
-from crucible.dialects import bender
+from crucible.dialects import bender, bonsai
 from crucible.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -74,4 +74,5 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     shared_login.install(app, services)
     bender.install(app, services, error_formats)
+    bonsai.install(app, services, error_formats)
     return app

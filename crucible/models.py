@@ -3,5 +3,6 @@
 from crucible.core import accounts, metrics, scheduler  # noqa: F401
 from crucible.core.db import Base
 from crucible.dialects.bender import models as bender_models  # noqa: F401
+from crucible.dialects.bonsai import models as bonsai_models  # noqa: F401
 
 metadata = Base.metadata

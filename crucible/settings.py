@@ -57,7 +57,9 @@ class Settings(BaseSettings):
     bonsai_keepalive_s: float = Field(
         default=60, description="While a simulator is held, RESET/STOP it this often (must be < 240)."
     )
-    bonsai_prediction_batch: int = Field(default=1, description="Predictions per PREDICTION (bonsai-ai >=2.0.7).")
+    bonsai_prediction_batch: int = Field(
+        default=1, description="Predictions per PREDICTION (bonsai-ai >=2.0.7)."
+    )
     bonsai_checkpoint_iterations: int = Field(default=10000, description="Checkpoint every N iterations.")
     bonsai_checkpoint_seconds: float = Field(default=300, description="... or every N seconds.")
     bonsai_torch_threads: int = 1
@@ -67,7 +69,8 @@ class Settings(BaseSettings):
         default=0, description="Test-only: the trainer waits this long before it reports ready."
     )
     bonsai_debug_wire_log: bool = Field(
-        default=False, description="Log every simulator frame's type and sim_id (logger crucible.bonsai.wire)."
+        default=False,
+        description="Log every simulator frame's type and sim_id (logger crucible.bonsai.wire).",
     )
 
     @property

@@ -33,6 +33,24 @@ from crucible.engines.rl.plan import TrainingPlan
 from crucible.engines.rl.spaces import Spaces
 
 ALGORITHM_CLASSES: dict[str, type[BaseAlgorithm]] = {"PPO": PPO, "DQN": DQN, "SAC": SAC, "DDPG": DDPG}
+ACTIVATIONS: dict[str, type[th.nn.Module]] = {
+    "relu": th.nn.ReLU,
+    "tanh": th.nn.Tanh,
+    "elu": th.nn.ELU,
+    "linear": th.nn.Identity,
+    "logistic": th.nn.Sigmoid,
+}
+
+
+def constructor_keywords(hyperparameters: Mapping[str, Any]) -> dict[str, Any]:
+    """Plan hyperparameters (JSON) as SB3 keywords: activation names become torch classes."""
+    kwargs = dict(hyperparameters)
+    policy_kwargs = dict(kwargs.get("policy_kwargs") or {})
+    if isinstance(policy_kwargs.get("activation_fn"), str):
+        policy_kwargs["activation_fn"] = ACTIVATIONS[policy_kwargs["activation_fn"]]
+    if policy_kwargs:
+        kwargs["policy_kwargs"] = policy_kwargs
+    return kwargs
 
 
 class RemoteEnv(gym.Env[Any, Any]):
@@ -125,7 +143,7 @@ class Learner:
         self.spaces = Spaces(plan.spaces)
         self.env = RemoteEnv(self.spaces.observation_space, self.spaces.action_space)
         if model is None:
-            kwargs = dict(plan.hyperparameters)
+            kwargs = constructor_keywords(plan.hyperparameters)
             model = ALGORITHM_CLASSES[plan.learner](
                 policy_name(self.spaces), self.env, device="cpu", seed=plan.seed, **kwargs
             )
