@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 
 from crucible.core.db import Database, utcnow
-from crucible.dialects.bonsai.models import SimLogLine
+from crucible.dialects.bonsai.models import SimLogLine, Version
 
 STATUS_BACKLOG = 1000
 STATE_MESSAGES_PER_SECOND = 50
@@ -107,7 +107,11 @@ class LogBook:
             lines, self._buffer = self._buffer, []
         if lines:
             with self.db.write() as session:
-                session.add_all(lines)
+                wanted = {line.version_id for line in lines}
+                alive = set(session.scalars(select(Version.id).where(Version.id.in_(wanted))))
+                session.add_all(
+                    [line for line in lines if line.version_id in alive]
+                )  # deleted brains: dropped
 
     def lines(self, version_id: int, sim_id: int | None) -> list[str]:
         """Every line of the version (or of one connection), in time order, unflushed ones included."""

@@ -248,8 +248,9 @@ class BonsaiRuntime:
 
     async def startup(self) -> None:
         """Versions left training by a previous process are Stopped (and resumed when configured)."""
-        if self.settings.bonsai_debug_wire_log:
-            logging.getLogger("crucible.bonsai.wire").setLevel(logging.DEBUG)
+        logging.getLogger("crucible.bonsai.wire").setLevel(
+            logging.DEBUG if self.settings.bonsai_debug_wire_log else logging.NOTSET
+        )
         interrupted = await asyncio.to_thread(self._mark_interrupted)
         self._log_task = asyncio.create_task(self._flush_logs_forever(), name="bonsai-logs")
         if self.settings.bonsai_auto_resume:

@@ -201,6 +201,13 @@ def build_router(services: Services, runtime: BonsaiRuntime) -> APIRouter:
             while True:
                 frame = await receive_frame(websocket, idle)
                 message = parse_or_close(frame)
+                if running.shutdown.is_set():
+                    raise Closed(1012, "Service restart")
+                if running.finished.is_set() and conversation.phase is not Phase.NEW:
+                    conversation.check_sim_id(message)
+                    await send_message(websocket, conversation.finish())
+                    await finish(websocket)
+                    return
                 pending = asyncio.create_task(conversation.reply(message))
                 while True:
                     done, _ = await asyncio.wait(
@@ -209,14 +216,14 @@ def build_router(services: Services, runtime: BonsaiRuntime) -> APIRouter:
                     if shutdown in done:
                         discard(pending)
                         raise Closed(1012, "Service restart")
+                    if finished in done:  # FINISHED replaces whichever reply is due
+                        discard(pending)
+                        await send_message(websocket, conversation.finish())
+                        break
                     if pending in done:
                         reply = await reply_or_close(pending, running, conversation)
                         connection.episode = conversation.episodes
                         await send_message(websocket, reply)
-                        break
-                    if finished in done:
-                        discard(pending)
-                        await send_message(websocket, conversation.finish())
                         break
                     # Held: keep the simulator alive with RESET (idle) or STOP (mid-episode, aborted).
                     keep = conversation.keepalive()
@@ -295,10 +302,16 @@ def build_router(services: Services, runtime: BonsaiRuntime) -> APIRouter:
             gone = asyncio.create_task(deleted.wait())
             try:
                 while True:
-                    frame = await receive_frame(websocket, settings.bonsai_sim_idle_timeout_s)
-                    pending = asyncio.create_task(conversation.reply(parse_or_close(frame)))
-                    done, _ = await asyncio.wait({pending, gone}, return_when=asyncio.FIRST_COMPLETED)
-                    if pending not in done:
+                    receiving = asyncio.create_task(
+                        receive_frame(websocket, settings.bonsai_sim_idle_timeout_s)
+                    )
+                    await asyncio.wait({receiving, gone}, return_when=asyncio.FIRST_COMPLETED)
+                    if gone.done():  # the brain was deleted
+                        discard(receiving)
+                        raise Closed(4004, f"Brain {brain[:100]} not found")
+                    pending = asyncio.create_task(conversation.reply(parse_or_close(receiving.result())))
+                    await asyncio.wait({pending, gone}, return_when=asyncio.FIRST_COMPLETED)
+                    if gone.done():
                         discard(pending)
                         raise Closed(4004, f"Brain {brain[:100]} not found")
                     await send_message(websocket, pending.result())
@@ -357,6 +370,9 @@ def build_router(services: Services, runtime: BonsaiRuntime) -> APIRouter:
             await close(websocket, closing.code, closing.reason)
         except (ClientGone, WebSocketDisconnect):
             pass
+        except Exception:
+            log.exception("status socket failed")
+            await close(websocket, 1011, "Internal error")
         finally:
             if subscriber is not None:
                 runtime.status_events.unsubscribe(brain_id, subscriber)
@@ -432,6 +448,9 @@ def build_router(services: Services, runtime: BonsaiRuntime) -> APIRouter:
             await close(websocket, closing.code, closing.reason)
         except (ClientGone, WebSocketDisconnect):
             pass
+        except Exception:
+            log.exception("logs socket failed")
+            await close(websocket, 1011, "Internal error")
         finally:
             if subscriber is not None:
                 runtime.logs.unsubscribe(version_id, subscriber)
@@ -464,6 +483,9 @@ def build_router(services: Services, runtime: BonsaiRuntime) -> APIRouter:
             await close(websocket, closing.code, closing.reason)
         except (ClientGone, WebSocketDisconnect):
             pass
+        except Exception:
+            log.exception("state socket failed")
+            await close(websocket, 1011, "Internal error")
         finally:
             if subscriber is not None:
                 runtime.state_feed.unsubscribe(version_id, subscriber)

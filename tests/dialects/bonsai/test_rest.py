@@ -221,9 +221,11 @@ def test_push_with_compile_errors_is_200_with_positions(client: TestClient, alic
     assert response.status_code == 200
     errors = response.json()["ink_compile"]["errors"]
     assert response.json()["ink_compile"]["success"] is False
-    assert {
-        key: errors[0][key] for key in ("code", "line", "column")
-    } == {"code": "E301", "line": 7, "column": 5}
+    assert {key: errors[0][key] for key in ("code", "line", "column")} == {
+        "code": "E301",
+        "line": 7,
+        "column": 5,
+    }
     assert errors[0]["text"] == "unknown type 'Int9'"
     train = client.put("/v1/alice/b1/train", json={}, headers=alice.headers)
     assert train.status_code == 400
