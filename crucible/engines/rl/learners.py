@@ -13,7 +13,6 @@ directly: every simulator is an independent actor with its own pending transitio
 
 from __future__ import annotations
 
-import copy
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.policies import BasePolicy
 
+from crucible.engines.rl.inference import MirroredActorCritic, MirroredQNetwork, mirror
 from crucible.engines.rl.plan import TrainingPlan
 from crucible.engines.rl.spaces import Spaces
 
@@ -113,6 +113,14 @@ def load_policy(path: Path) -> BasePolicy:
 
 
 @dataclass
+class FrozenPolicy:
+    """A copy of the policy that no update touches (test passes, best model), with its NumPy mirror."""
+
+    policy: BasePolicy
+    mirror: MirroredActorCritic | MirroredQNetwork | None
+
+
+@dataclass
 class Segment:
     """Consecutive transitions of one simulator (PPO)."""
 
@@ -152,6 +160,14 @@ class Learner:
         self.transitions = 0  # training transitions stored (all simulators)
         self.pending: dict[int, Pending] = {}
         self.rng = random.Random(plan.seed)
+        self.np_random = np.random.default_rng(plan.seed)
+        self.fast = mirror(model.policy)
+
+    def refresh(self) -> None:
+        """After an update: copy the new weights into the NumPy mirror used for acting."""
+        self.model.policy.set_training_mode(False)
+        if self.fast is not None:
+            self.fast = mirror(self.model.policy)
 
     # --- acting ----------------------------------------------------------------------------------
 
@@ -167,24 +183,41 @@ class Learner:
         """The simulator's episode ended without an outcome for its pending action (abort, disconnect)."""
         self.pending.pop(sim, None)
 
-    def greedy(self, observation: Any, policy: BasePolicy | None = None) -> np.ndarray:
-        return deterministic_action(policy or self.model.policy, observation)
+    def greedy(self, observation: Any, frozen: FrozenPolicy | None = None) -> np.ndarray:
+        """The deterministic action of the current policy, or of a frozen one."""
+        fast = frozen.mirror if frozen is not None else self.fast
+        policy = frozen.policy if frozen is not None else self.model.policy
+        if fast is None:
+            return deterministic_action(policy, observation)
+        action = fast.greedy(observation)
+        space = self.spaces.action_space
+        if isinstance(space, gym.spaces.Box):
+            return np.clip(action, space.low, space.high)
+        return action
 
-    def snapshot(self) -> BasePolicy:
+    def snapshot(self) -> FrozenPolicy:
         """A frozen copy of the current policy (test passes, best model)."""
-        frozen = copy.deepcopy(self.model.policy)
+        policy = self.model.policy
+        frozen = type(policy)(**policy._get_constructor_parameters())
+        frozen.load_state_dict(policy.state_dict())
         frozen.set_training_mode(False)
-        return frozen
+        return FrozenPolicy(frozen, mirror(frozen))
 
     # --- state -----------------------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
-        return {"transitions": self.transitions, "rng": self.rng.getstate()}
+        return {
+            "transitions": self.transitions,
+            "rng": self.rng.getstate(),
+            "np_random": self.np_random.bit_generator.state,
+        }
 
     def restore(self, state: Mapping[str, Any]) -> None:
         self.transitions = int(state.get("transitions", 0))
         if "rng" in state:
             self.rng.setstate(_as_rng_state(state["rng"]))
+        if "np_random" in state:
+            self.np_random.bit_generator.state = state["np_random"]
 
     def replay_buffer_bytes(self) -> int:
         return 0
@@ -205,10 +238,14 @@ class PPOLearner(Learner):
         self.segment_transitions = 0
 
     def act(self, sim: int, observation: Any) -> np.ndarray:
-        with th.no_grad():
-            action, value, log_prob = self.ppo.policy(as_tensor(observation))
-        raw = action.cpu().numpy()[0]
-        self.pending[sim] = Pending(observation, raw, float(value.item()), float(log_prob.item()))
+        if isinstance(self.fast, MirroredActorCritic):
+            raw, value, log_prob = self.fast.act(observation, self.np_random)
+            self.pending[sim] = Pending(observation, raw, value, log_prob)
+        else:
+            with th.no_grad():
+                action, values, log_probs = self.ppo.policy(as_tensor(observation))
+            raw = action.cpu().numpy()[0]
+            self.pending[sim] = Pending(observation, raw, float(values.item()), float(log_probs.item()))
         if isinstance(self.spaces.action_space, gym.spaces.Box):
             return np.clip(raw, self.spaces.action_space.low, self.spaces.action_space.high)
         return raw
@@ -247,6 +284,8 @@ class PPOLearner(Learner):
             self.closed_segments.append(segment)
 
     def _value(self, observation: Any) -> float:
+        if isinstance(self.fast, MirroredActorCritic):
+            return self.fast.value_of(observation)
         with th.no_grad():
             return float(self.ppo.policy.predict_values(as_tensor(observation)).item())
 
@@ -288,7 +327,7 @@ class PPOLearner(Learner):
         buffer.full = True
         self.ppo.rollout_buffer = buffer
         self.ppo.train()
-        self.ppo.policy.set_training_mode(False)
+        self.refresh()
 
     def _advantages(self, segment: Segment) -> np.ndarray:
         gamma, lam = self.ppo.gamma, self.ppo.gae_lambda
@@ -316,7 +355,6 @@ class OffPolicyLearner(Learner):
         self.is_dqn = isinstance(self.model, DQN)
         self.final_epsilon = float(hyper.get("exploration_final_eps", 0.04))
         self.noise_sigma = 0.2  # DDPG: 0.1·(hi−lo) in environment units is 0.2 in SB3's [-1, 1] units
-        self.np_random = np.random.default_rng(plan.seed)
 
     @property
     def epsilon(self) -> float:
@@ -330,7 +368,7 @@ class OffPolicyLearner(Learner):
             if self.rng.random() < self.epsilon:
                 action = np.array(self.rng.randrange(int(space.n)))  # type: ignore[attr-defined]
             else:
-                action = deterministic_action(policy, observation)
+                action = self.greedy(observation)
             self.pending[sim] = Pending(observation, np.asarray(action).reshape(1))
             return action
         if self.transitions < self.learning_starts:
@@ -364,7 +402,7 @@ class OffPolicyLearner(Learner):
             self.model._on_step()  # target network updates every `target_update_interval` transitions
         if self.transitions >= self.learning_starts and self.transitions % self.train_every == 0:
             self.model.train(gradient_steps=self.gradient_steps, batch_size=self.batch_size)  # type: ignore[attr-defined]
-            self.model.policy.set_training_mode(False)
+            self.refresh()
 
     def replay_buffer_bytes(self) -> int:
         buffer = self.model.replay_buffer  # type: ignore[attr-defined]

@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from stable_baselines3.common.policies import BasePolicy
 
 from crucible.engines.rl import checkpoints
-from crucible.engines.rl.learners import Learner
+from crucible.engines.rl.learners import FrozenPolicy, Learner
 from crucible.engines.rl.plan import LessonPlan, TrainingPlan
 
 OBJECTIVE_WINDOW = 10  # objective_score = mean of the last 10 test pass values
@@ -71,7 +70,7 @@ class Episode:
 
 @dataclass
 class TestPass:
-    policy: BasePolicy
+    policy: FrozenPolicy
     started_at_episode: int
     to_hand_out: int
     values: list[float] = field(default_factory=list)
@@ -242,7 +241,9 @@ class Trainer:
         )
         if is_best:
             progress.best_test_pass_value = pass_value
-            path = checkpoints.write_best_model(self.checkpoint_root, test_pass.policy, progress.iteration)
+            path = checkpoints.write_best_model(
+                self.checkpoint_root, test_pass.policy.policy, progress.iteration
+            )
             result.events.append(self._checkpoint_event(path, "best"))
         self._update_lesson(result)
 
