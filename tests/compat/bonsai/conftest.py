@@ -5,8 +5,9 @@ SDK 2.0.20 with CLI 0.8.28, SDK 2.0.0, and CLI 0.8.20 with bonsai-config 0.4.5 (
 `sitecustomize.py` shim). The server is `crucible serve` in a subprocess (so that a test can kill -9 it),
 on a fresh SQLite data directory, with user `alice` and an access key made by the admin commands.
 
-Scenario sizes: the spec's full sizes run with CRUCIBLE_COMPAT_FULL=1 (bench/bonsai_scenarios.sh does);
-by default the slow scenarios run shorter, and the tests say which thresholds they then skip.
+Scenario sizes: the spec's full sizes run with CRUCIBLE_COMPAT_FULL=1
+(`CRUCIBLE_COMPAT_FULL=1 .venv/bin/pytest tests/compat/bonsai`); by default the slow scenarios run
+shorter, and the tests say which thresholds they then skip.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Scenarios 4–9 and 12 of spec/bonsai.md §7 with the real SDKs (bonsai-ai 2.0.20 and 2.0.0).
 
-Full sizes with CRUCIBLE_COMPAT_FULL=1; by default scenario 4 runs at full size (it is the learning
-check with a real client) and the others run shorter, skipping only the thresholds that need the
-full number of iterations (each test says which).
+Full sizes with CRUCIBLE_COMPAT_FULL=1. By default (`make test`) they run shorter and skip only the
+thresholds that need the full number of iterations (each test says which); the suite's learning
+check at full size is tests/dialects/bonsai/test_training.py with a raw client, which is faster.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ from tests.dialects.bonsai.conftest import FIND_THE_CENTER_CODECS, RawSim
 
 pytestmark = [pytest.mark.compat, pytest.mark.slow]
 
-SCENARIO_ITERATIONS = 20000
+SCENARIO_ITERATIONS = 20000 if FULL else 4000
+PREDICTION_EPISODES = 50 if FULL else 10
 
 
 def ws_url(server: BonsaiServer, path: str) -> str:
@@ -130,12 +131,17 @@ def test_scenarios_4_6_12_find_the_center_with_2_0_20(
     )
     wait_for(lambda: server.status("b")["iteration"] >= 200, timeout=300)
     headers = {"Authorization": server.key}
-    states = connect(ws_url(server, "/v1/alice/b/1/sims/1/state/ws"), additional_headers=headers)
-    logs = connect(ws_url(server, "/v1/alice/b/1/sims/1/logs/ws"), additional_headers=headers)
+    states = connect(
+        ws_url(server, "/v1/alice/b/1/sims/1/state/ws"), additional_headers=headers, ping_interval=None
+    )
+    logs = connect(
+        ws_url(server, "/v1/alice/b/1/sims/1/logs/ws"), additional_headers=headers, ping_interval=None
+    )
     state = json.loads(states.recv(timeout=30))
     assert state["action"]["delta"]["value"] in (-1, 0, 1) and isinstance(state["reward"], float)
     states.close()
     assert logs.recv(timeout=30).endswith("\n")
+    logs.close()
     stdout, stderr = sim.communicate(timeout=3600)
     assert sim.returncode == 0, stderr[-3000:]
     rewards = sim_rewards(subprocess.CompletedProcess([], 0, stdout, stderr))["rewards"]
@@ -145,18 +151,31 @@ def test_scenarios_4_6_12_find_the_center_with_2_0_20(
     points = server.get("/v1/alice/b/1/metrics/episode_value")
     assert [point["episode"] for point in points] == list(range(1, status["episode"] + 1))
     assert [point["value"] for point in points] == rewards
-    learning_thresholds([point["value"] for point in points])
+    if FULL:
+        learning_thresholds([point["value"] for point in points])
     tests = server.get("/v1/alice/b/1/metrics/test_pass_value")
     assert abs(len(tests) - status["episode"] / 23) <= 1.5  # a pass after every 20 training episodes
     lines = server.get("/v1/alice/b/1/sims/1/logs")
     assert all(line.endswith("\n") for line in lines) and any("connected" in line for line in lines)
 
+    logs = connect(
+        ws_url(server, "/v1/alice/b/1/sims/1/logs/ws"), additional_headers=headers, ping_interval=None
+    )
+    streamed: list[str] = []
+    close_codes: list[int | None] = []
+
+    def follow() -> None:
+        try:
+            while True:
+                streamed.append(str(logs.recv()))
+        except ConnectionClosed as closed:
+            close_codes.append(closed.rcvd.code if closed.rcvd is not None else None)
+
+    follower = threading.Thread(target=follow, daemon=True)
+    follower.start()
     assert server.put("/v1/alice/b/stop").status_code == 200
-    try:
-        while True:
-            logs.recv(timeout=30)
-    except ConnectionClosed as closed:
-        assert closed.rcvd is not None and closed.rcvd.code == 1000
+    follower.join(timeout=60)
+    assert close_codes == [1000] and len(streamed) >= len(lines)
     wait_for(lambda: any(event.get("value") == "Stopped" for event in events), timeout=30)
     status_socket.close()
     assert {"type": "TRAINING_INITIALIZED"} in events
@@ -200,7 +219,7 @@ def test_scenario_5_find_the_center_with_2_0_0(
     tmp_path: Path, bonsai_server: BonsaiServer, home: Path, sdk200: Path
 ) -> None:
     """Full size: the thresholds of scenario 4. Short: the same protocol and bookkeeping checks only."""
-    iterations = SCENARIO_ITERATIONS if FULL else 3000
+    iterations = SCENARIO_ITERATIONS
     project = project_dir(tmp_path, "find_the_center")
     start_training(bonsai_server, "b")
     result = run(
