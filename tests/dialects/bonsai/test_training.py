@@ -453,3 +453,73 @@ def test_delete_while_training_finishes_sims(api: Api) -> None:
     assert sim.close_code(timeout=10) == 1000
     assert predictor.close_code(timeout=10) == 4004
     assert api.http.get("/v1/alice/b").status_code == 404
+
+
+def test_max_iterations_completes_and_sims_get_finished(api: Api) -> None:
+    """Auto-termination (spec §4.8.5): Completed, final checkpoint, FINISHED; Completed can be resumed."""
+    source = (
+        PROJECT["find_the_center.ink"]
+        .decode()
+        .replace(
+            "    objective time_at_goal\n",
+            "    objective time_at_goal\n    using algorithm PPO\n        max_iterations => 300\n    end\n",
+        )
+    )
+    create_brain(api.http, api.holder, "b", {**PROJECT, "find_the_center.ink": source.encode()})
+    assert api.put("/v1/alice/b/train", {}).status_code == 200
+    wait_for(lambda: api.status()["state"] == "In Progress", timeout=120)
+    sim = api.sim()
+    sim.register()
+    result = play_find_the_center(sim, iterations=100000)
+    assert sim.received[-1].message_type == pb.FINISHED
+    assert sim.close_code(timeout=15) == 1000
+    status = wait_for(lambda: (found := api.status())["state"] == "Completed" and found, timeout=60)
+    assert status["iteration"] == result["steps"] >= 300
+    assert status["checkpoint_iteration"] == status["iteration"]
+    assert api.put("/v1/alice/b/1/resume", {}).status_code == 200
+    wait_for(lambda: api.status()["state"] == "In Progress", timeout=120)
+    assert api.put("/v1/alice/b/stop").status_code == 200
+
+
+def trainer_pids() -> list[int]:
+    """Trainer processes started by this test process's live server."""
+    import os
+    from pathlib import Path
+
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == os.getpid() and b"crucible.engines.rl.trainer_process" in command:
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_crashed_trainer_restarts_once_then_the_version_errors(api: Api) -> None:
+    import os
+    import signal
+
+    api.start()
+    sim = api.sim()
+    sim.register()
+    first = play_find_the_center(sim, iterations=300)
+    (pid,) = trainer_pids()
+    os.kill(pid, signal.SIGKILL)
+    second = play_find_the_center(sim, episodes=5)  # held sims carry on with the restarted trainer
+    assert len(second["rewards"]) == 5
+    status = wait_for(
+        lambda: (found := api.status())["episode"] == len(first["rewards"]) + 5 and found, timeout=60
+    )
+    assert status["state"] == "In Progress"
+    (pid,) = wait_for(trainer_pids, timeout=60)
+    os.kill(pid, signal.SIGKILL)
+    status = wait_for(lambda: (found := api.status())["state"] == "Error" and found, timeout=60)
+    assert "crashed twice" in status["error"]
+    reply = sim.send(pb.READY)
+    assert reply.message_type == pb.FINISHED
+    sim.close()
