@@ -32,16 +32,26 @@ def _program_summary(compiled: CompileResult) -> dict[str, Any]:
     }
 
 
+_version_compiles: dict[tuple[int, str], CompileResult] = {}
+
+
 def version_compile(
     session: Session, blobs: BlobStore, brain: Brain, version: Version | None
 ) -> CompileResult:
-    if version is not None:
+    """The compiled Inkling of a version (its files never change: cached by id) or of the current files."""
+    if version is None:
+        return brains.compile_files(brains.ink_files(session, blobs, brain))
+    key = (version.id, version.created_at.isoformat())  # ids of deleted rows may be reused
+    cached = _version_compiles.get(key)
+    if cached is None:
         files = brains.read_file_rows(
             blobs, [item for item in version.files if item["path"].lower().endswith(".ink")]
         )
-    else:
-        files = brains.ink_files(session, blobs, brain)
-    return brains.compile_files(files)
+        cached = brains.compile_files(files)
+        if len(_version_compiles) > 1024:
+            _version_compiles.clear()
+        _version_compiles[key] = cached
+    return cached
 
 
 def concepts(
