@@ -57,14 +57,14 @@ class Settings(BaseSettings):
     bonsai_keepalive_s: float = Field(
         default=60, description="While a simulator is held, RESET/STOP it this often (must be < 240)."
     )
-    bonsai_prediction_batch: int = Field(
-        default=1, description="Predictions per PREDICTION (bonsai-ai >=2.0.7)."
-    )
     bonsai_checkpoint_iterations: int = Field(default=10000, description="Checkpoint every N iterations.")
     bonsai_checkpoint_seconds: float = Field(default=300, description="... or every N seconds.")
     bonsai_torch_threads: int = 1
     bonsai_auto_resume: bool = Field(default=False, description="Resume interrupted versions at start-up.")
-    bonsai_managed_sims: bool = False
+    bonsai_managed_sims: bool = Field(
+        default=False,
+        description="Managed simulators (`--remote`): not implemented, always refused with 400.",
+    )
     bonsai_trainer_start_delay_s: float = Field(
         default=0, description="Test-only: the trainer waits this long before it reports ready."
     )
