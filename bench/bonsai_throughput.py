@@ -24,6 +24,7 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -64,10 +65,9 @@ ECHO_APP = textwrap.dedent(
 )
 
 
-def simulator(
-    url: str, key: str, echo: bool, start_at: float, stop_at: float, results: multiprocessing.Queue
-) -> None:  # type: ignore[type-arg]
-    """One client process: lock-step STATE -> reply; counts the steps inside [start_at, stop_at]."""
+def simulator(url: str, key: str, echo: bool, window: Any, ready: Any, go: Any, results: Any) -> None:
+    """One client process: lock-step STATE -> reply; counts the steps inside the window that the
+    parent sets once every simulator has connected."""
     from websockets.sync.client import connect
 
     from crucible.dialects.bonsai import messages as pb
@@ -83,6 +83,9 @@ def simulator(
     with connect(
         url, additional_headers=headers, max_size=None, ping_interval=None, compression=None
     ) as socket:
+        ready.put(1)
+        go.wait()
+        start_at, stop_at = window[0], window[1]
 
         def exchange(
             kind: int, sim_id: int, reward: float = 0.0, terminal: bool = False, with_state: bool = False
@@ -127,16 +130,22 @@ def simulator(
 
 def measure(url: str, key: str, echo: bool, sims: int) -> float:
     context = multiprocessing.get_context("spawn")
-    results: multiprocessing.Queue = context.Queue()  # type: ignore[type-arg]
-    start_at = time.time() + WARMUP + 2.0
-    stop_at = start_at + DURATION
+    results = context.Queue()
+    ready = context.Queue()
+    go = context.Event()
+    window = context.Array("d", 2)
     processes = [
-        context.Process(target=simulator, args=(url, key, echo, start_at, stop_at, results))
+        context.Process(target=simulator, args=(url, key, echo, window, ready, go, results))
         for _ in range(sims)
     ]
     for process in processes:
         process.start()
-    total = sum(results.get(timeout=DURATION + 120) for _ in processes)
+    for _ in processes:
+        ready.get(timeout=300)
+    window[0] = time.time() + WARMUP
+    window[1] = window[0] + DURATION
+    go.set()
+    total = sum(results.get(timeout=DURATION + 300) for _ in processes)
     for process in processes:
         process.join(timeout=60)
     return total / DURATION
