@@ -207,8 +207,10 @@ class ProgressRecorder:
             self._task = asyncio.create_task(self._flush_soon())
 
     async def _flush_soon(self) -> None:
-        await asyncio.sleep(FLUSH_SECONDS)
-        await self.flush()
+        # Events that arrive while a batch is being written are picked up by the next turn.
+        while self._events:
+            await asyncio.sleep(FLUSH_SECONDS)
+            await self.flush()
 
     async def flush(self) -> None:
         async with self._lock:

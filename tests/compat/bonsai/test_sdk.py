@@ -60,6 +60,14 @@ def sim_command(bin_dir: Path, script: str, *arguments: str) -> list[str]:
     return [str(bin_dir / "python"), script, *arguments]
 
 
+def settled(server: BonsaiServer, brain: str, episodes: int, timeout: float = 60.0) -> None:
+    """Wait until the server has stored `episodes` episodes (progress is stored in batches)."""
+    deadline = time.monotonic() + timeout
+    while server.status(brain)["episode"] != episodes and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert server.status(brain)["episode"] == episodes
+
+
 def learning_thresholds(rewards: list[float]) -> tuple[float, float]:
     first, last = statistics.mean(rewards[:100]), statistics.mean(rewards[-100:])
     assert last >= 8.0 and last >= 1.5 * first, (first, last)
@@ -146,7 +154,8 @@ def test_scenarios_4_6_12_find_the_center_with_2_0_20(
     assert sim.returncode == 0, stderr[-3000:]
     rewards = sim_rewards(subprocess.CompletedProcess([], 0, stdout, stderr))["rewards"]
 
-    status = wait_for(lambda: (found := server.status("b"))["episode"] == len(rewards) and found, timeout=60)
+    settled(server, "b", len(rewards))
+    status = server.status("b")
     assert status["iteration"] >= SCENARIO_ITERATIONS
     points = server.get("/v1/alice/b/1/metrics/episode_value")
     assert [point["episode"] for point in points] == list(range(1, status["episode"] + 1))
