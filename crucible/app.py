@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from crucible import shared_login
 from crucible.core.http import STANDARD_MESSAGES, ErrorFormats
 from crucible.core.services import Services, build_services
-from crucible.dialects import bender, morpheo, polyaxon, streamingbandit
+from crucible.dialects import bender, bonsai, morpheo, polyaxon, streamingbandit
 from crucible.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -77,4 +77,5 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     morpheo.install(app, services, error_formats)
     streamingbandit.install(app, services, error_formats)
     polyaxon.install(app, services, error_formats)
+    bonsai.install(app, services, error_formats)
     return app

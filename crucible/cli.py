@@ -74,7 +74,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"Crucible serving on {url}  (data directory: {settings.data_dir.resolve()})", flush=True)
     if admin:
         print(f"First admin: username '{admin[0]}', password '{admin[1]}' (change it)", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    # No server-initiated websocket pings: a Bonsai simulator may spend minutes inside simulate() without
+    # servicing them, and must never be closed for a missing pong (spec bonsai §4.5).
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        ws_ping_interval=None,
+        ws_ping_timeout=None,
+    )
     return 0
 
 

@@ -122,6 +122,28 @@ class Settings(BaseSettings):
         default=None, description="Outputs directory shared by the server and the Ray nodes."
     )
     executor_ray_honour_image: bool = False
+    # --- bonsai -----------------------------------------------------------------------------
+    bonsai_max_training_brains: int = Field(default=4, description="Brains training at once on this server.")
+    bonsai_max_sims_per_brain: int = Field(default=64, description="Concurrent simulator sockets per brain.")
+    bonsai_sim_idle_timeout_s: float = Field(default=3600, description="Close a silent simulator (4010).")
+    bonsai_keepalive_s: float = Field(
+        default=60, description="While a simulator is held, RESET/STOP it this often (must be < 240)."
+    )
+    bonsai_checkpoint_iterations: int = Field(default=10000, description="Checkpoint every N iterations.")
+    bonsai_checkpoint_seconds: float = Field(default=300, description="... or every N seconds.")
+    bonsai_torch_threads: int = 1
+    bonsai_auto_resume: bool = Field(default=False, description="Resume interrupted versions at start-up.")
+    bonsai_managed_sims: bool = Field(
+        default=False,
+        description="Managed simulators (`--remote`): not implemented, always refused with 400.",
+    )
+    bonsai_trainer_start_delay_s: float = Field(
+        default=0, description="Test-only: the trainer waits this long before it reports ready."
+    )
+    bonsai_debug_wire_log: bool = Field(
+        default=False,
+        description="Log every simulator frame's type and sim_id (logger crucible.bonsai.wire).",
+    )
 
     @property
     def resolved_database_url(self) -> str:

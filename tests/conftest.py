@@ -162,7 +162,15 @@ def live_server(settings: Settings, services: Services) -> Iterator[LiveServer]:
     """The real app served by uvicorn on a free port, in a background thread."""
     port = free_port()
     app = create_app(settings, services)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        ws_ping_interval=None,  # as `crucible serve`: no server pings (spec bonsai §4.5)
+        ws_ping_timeout=None,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

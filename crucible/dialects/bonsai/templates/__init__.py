@@ -1,0 +1,1 @@
+"""The server's own project templates for `create --project-type` (spec §3.1)."""
